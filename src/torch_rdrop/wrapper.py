@@ -23,6 +23,7 @@ from torch_rdrop.functional import (
     rdrop_loss,
 )
 from torch_rdrop.layout import Layout, batch_size_of, check_layout, split_copies, stack_copies
+from torch_rdrop.partial import PartialDuplication
 from torch_rdrop.schedules import AlphaSchedule, alpha_at
 
 __all__ = ["NoDropoutWarning", "RDrop", "RDropOutput", "default_logits"]
@@ -99,6 +100,10 @@ class RDrop(nn.Module):
         ignore_index: target value for padding (token targets) or unlabelled examples.
         detach: pull the other passes toward a stop-gradient first pass.
         chunk_size: rows per chunk of the memory-efficient KL (None: automatic).
+        duplicate_from: name of a submodule (``"encoder.layer.4"``) from which on the batch is
+            duplicated; the modules before it run once and share their dropout (the cheap mode,
+            :mod:`torch_rdrop.partial`). ``labels=`` are then taken as the target instead of
+            being passed to the model.
 
     A training call ``rd(*args, target=None, mask=None, **kwargs)`` passes ``args`` and
     ``kwargs`` to the model, with every tensor whose first dimension is the batch size duplicated.
@@ -128,6 +133,7 @@ class RDrop(nn.Module):
         ignore_index: int = -100,
         detach: bool = False,
         chunk_size: int | None = None,
+        duplicate_from: str | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(model, nn.Module):
@@ -138,7 +144,13 @@ class RDrop(nn.Module):
         check_reduction(reduction)
         if reduction == "none":
             raise ValueError("reduction 'none' does not give a scalar loss; use the functional API")
+        if duplicate_from is not None and layout == "sequential":
+            raise ValueError(
+                "duplicate_from needs layout 'concat' or 'interleave', got 'sequential'"
+            )
         self.model = model
+        self.duplicate_from = duplicate_from
+        self._partial = PartialDuplication(model, duplicate_from) if duplicate_from else None
         self.alpha = alpha
         self.loss_fn = loss_fn
         self.logits_fn = logits_fn or default_logits
@@ -170,6 +182,10 @@ class RDrop(nn.Module):
         if self.layout == "sequential":
             return [self.model(*args, **kwargs) for _ in range(self.passes)]
         batch = batch_size_of((args, kwargs))
+        if self._partial is not None:
+            with self._partial.duplicating(batch, self.passes, self.layout):
+                stacked = self.model(*args, **kwargs)
+            return split_copies(stacked, batch, self.passes, self.layout)
         stacked_args, stacked_kwargs = stack_copies((args, kwargs), batch, self.passes, self.layout)
         stacked = self.model(*stacked_args, **stacked_kwargs)
         return split_copies(stacked, batch, self.passes, self.layout)
@@ -179,6 +195,8 @@ class RDrop(nn.Module):
     ) -> RDropOutput | Any:
         if not self.training:
             return self.model(*args, **kwargs)
+        if self._partial is not None and target is None and self.loss_fn is None:
+            target = kwargs.pop("labels", None)
         outputs = self.run_passes(*args, **kwargs)
         logits = tuple(self.logits_fn(out) for out in outputs)
         self._warn_if_identical(logits)
