@@ -1,0 +1,149 @@
+"""Deterministic stand-ins for dropout, for exact invariant tests across batch splits.
+
+A real dropout mask depends on the RNG state, so two runs that split a batch differently (gradient
+accumulation, processes) draw different masks and cannot be compared exactly. Here the mask of an
+example is a fixed function of its id ``uid``, of which copy of the example it is (the first or
+the second occurrence of the id in the stacked batch) and of the unit: the passes still differ,
+but every split of the batch sees the same masks.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from transformers.modeling_outputs import SequenceClassifierOutput, TokenClassifierOutput
+
+
+def copy_index(uid: Tensor) -> Tensor:
+    """For each row, how many earlier rows hold the same id (0 for the first pass, 1 for the
+    second, ...), whatever the layout of the stacked batch."""
+    same = uid.view(-1, 1) == uid.view(1, -1)
+    earlier = torch.ones_like(same).tril(-1)
+    return (same & earlier).sum(1)
+
+
+def hashed_keep(uid: Tensor, shape: tuple[int, ...], p: float) -> Tensor:
+    """A keep-mask of shape ``[len(uid), *shape]`` that depends only on the id, copy and unit."""
+    copy = copy_index(uid).double()
+    units = torch.arange(int(torch.tensor(shape).prod()), dtype=torch.float64).view(1, *shape)
+    lead = (-1,) + (1,) * len(shape)
+    key = uid.double().view(lead) * 12.9898 + copy.view(lead) * 78.233
+    noise = torch.frac(torch.sin(key + units * 0.37719) * 43758.5453).abs()
+    return noise >= p
+
+
+class StandInClassifier(nn.Module):
+    """Two-layer classifier with hashed dropout; its forward takes ``**kwargs`` as HF heads do."""
+
+    def __init__(self, features: int = 6, hidden: int = 16, classes: int = 3, p: float = 0.3):
+        super().__init__()
+        self.inp = nn.Linear(features, hidden)
+        self.out = nn.Linear(hidden, classes)
+        self.p = p
+
+    def body(self, x: Tensor, uid: Tensor, labels: Tensor | None) -> SequenceClassifierOutput:
+        h = torch.tanh(self.inp(x))
+        if self.training and self.p > 0:
+            h = h * hashed_keep(uid, (h.shape[-1],), self.p).to(h.dtype) / (1 - self.p)
+        logits = self.out(h)
+        loss = None if labels is None else F.cross_entropy(logits, labels)
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+    def forward(self, x: Tensor, uid: Tensor, labels: Tensor | None = None, **kwargs):
+        return self.body(x, uid, labels)
+
+
+class StandInClassifierNoKwargs(StandInClassifier):
+    """The same model with a closed signature: the Trainer does not count items for it."""
+
+    def forward(self, x: Tensor, uid: Tensor, labels: Tensor | None = None):
+        return self.body(x, uid, labels)
+
+
+class StandInTagger(nn.Module):
+    """Token classifier with hashed dropout; labels padded with -100 (mean over labelled)."""
+
+    def __init__(self, features: int = 5, hidden: int = 12, classes: int = 4, p: float = 0.3):
+        super().__init__()
+        self.inp = nn.Linear(features, hidden)
+        self.out = nn.Linear(hidden, classes)
+        self.p = p
+
+    def forward(self, x: Tensor, uid: Tensor, labels: Tensor | None = None, **kwargs):
+        h = torch.tanh(self.inp(x))
+        if self.training and self.p > 0:
+            keep = hashed_keep(uid, tuple(h.shape[1:]), self.p)
+            h = h * keep.to(h.dtype) / (1 - self.p)
+        logits = self.out(h)
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
+        return TokenClassifierOutput(loss=loss, logits=logits)
+
+
+class Examples(torch.utils.data.Dataset):
+    """``n`` fixed random examples for the stand-ins; ``tokens`` > 0 makes token examples whose
+    number of labelled positions varies from 1 to ``tokens``."""
+
+    def __init__(self, n: int = 16, features: int = 6, classes: int = 3, tokens: int = 0):
+        gen = torch.Generator().manual_seed(1234)
+        shape = (n, tokens, features) if tokens else (n, features)
+        self.x = torch.randn(*shape, generator=gen)
+        if tokens:
+            self.labels = torch.randint(0, classes, (n, tokens), generator=gen)
+            lengths = torch.randint(1, tokens + 1, (n,), generator=gen)
+            self.labels[torch.arange(tokens).view(1, -1) >= lengths.view(-1, 1)] = -100
+        else:
+            self.labels = torch.randint(0, classes, (n,), generator=gen)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> dict[str, Tensor]:
+        return {"x": self.x[i], "uid": torch.tensor(i), "labels": self.labels[i]}
+
+
+def train_with(
+    trainer_cls: type,
+    model: nn.Module,
+    dataset: torch.utils.data.Dataset,
+    output_dir: str,
+    batch_size: int,
+    accumulation: int = 1,
+    steps: int = 2,
+    **overrides,
+):
+    """Train ``model`` with plain SGD (no clipping, constant lr: the update is the gradient) and
+    return the trainer; every loss is logged."""
+    from torch_rdrop.integrations.hf import RDropTrainingArguments
+
+    settings = {
+        "output_dir": output_dir,
+        "max_steps": steps,
+        "per_device_train_batch_size": batch_size,
+        "gradient_accumulation_steps": accumulation,
+        "learning_rate": 0.5,
+        "optim": "sgd",
+        "lr_scheduler_type": "constant",
+        "max_grad_norm": 0.0,
+        "weight_decay": 0.0,
+        "logging_steps": 1,
+        "report_to": "none",
+        "save_strategy": "no",
+        "use_cpu": True,
+        "dataloader_num_workers": 0,
+        "disable_tqdm": True,
+        "seed": 7,
+        "rdrop_alpha": 2.0,
+    }
+    settings.update(overrides)
+    args = RDropTrainingArguments(**settings)
+    trainer = trainer_cls(model=model, args=args, train_dataset=dataset)
+    trainer.train()
+    return trainer
+
+
+def step_logs(trainer) -> list[dict[str, float]]:
+    """The per-step training logs (those with a ``loss``)."""
+    return [log for log in trainer.state.log_history if "loss" in log]
