@@ -25,6 +25,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -103,7 +104,7 @@ def sample_per_class(
     >>> sample_per_class(labels, np.arange(16), np.arange(16, 20), 7, seed=0)
     Traceback (most recent call last):
     ...
-    ValueError: shots=7 but class '1' has only 6 training examples
+    ValueError: shots=7 but not every class has enough training examples: '1' has only 6
     """
     _check_shots(shots)
     if dev_shots < 0:
@@ -112,17 +113,20 @@ def sample_per_class(
     labels = np.asarray(labels)
     pool = np.asarray(pool, dtype=np.int64)
     names = list(label_names) if label_names is not None else [str(c) for c in np.unique(labels)]
+    per_class = [np.sort(pool[labels[pool] == cls]) for cls in range(len(names))]
+    need = dev_shots + (shots or 1)
+    short = [(names[c], m.size) for c, m in enumerate(per_class) if m.size < need]
+    if short:
+        listed = ", ".join(
+            f"{name!r} has only {n}" for name, n in sorted(short, key=lambda x: x[1])
+        )
+        dev_note = f"; {dev_shots} per class go to the dev split first" if dev_shots else ""
+        raise ValueError(
+            f"shots={shots} but not every class has enough training examples: {listed}{dev_note}"
+        )
     train, dev, rest = [], [], []
-    for cls in range(len(names)):
-        members = np.sort(pool[labels[pool] == cls])
+    for members in per_class:
         members = members[rng.permutation(members.size)]
-        need = dev_shots + (shots or 0)
-        if members.size < need or (shots is None and members.size <= dev_shots):
-            dev_note = f" ({dev_shots} of them go to the dev split first)" if dev_shots else ""
-            raise ValueError(
-                f"shots={shots} but class {names[cls]!r} has only {members.size} training "
-                f"examples{dev_note}"
-            )
         end = members.size if shots is None else dev_shots + shots
         dev.append(members[:dev_shots])
         train.append(members[dev_shots:end])
@@ -161,6 +165,21 @@ def _greedy(
     return chosen
 
 
+@lru_cache(maxsize=8)
+def _sentence_classes(data: TaggingData) -> tuple[frozenset[int], ...]:
+    """The classes of every sentence (cached per data set object; they are immutable)."""
+    lengths = np.array([row.size for row in data.tags])
+    sentence = np.repeat(np.arange(len(data)), lengths)
+    found = data.tag_class()[np.concatenate(data.tags)]
+    keep = found >= 0
+    width = max(1, len(data.label_names))
+    pairs = np.unique(sentence[keep] * width + found[keep])
+    out: list[list[int]] = [[] for _ in range(len(data))]
+    for i, c in zip((pairs // width).tolist(), (pairs % width).tolist(), strict=True):
+        out[i].append(c)
+    return tuple(frozenset(c) for c in out)
+
+
 def sample_sentences(
     data: TaggingData,
     shots: int | None,
@@ -188,11 +207,7 @@ def sample_sentences(
     rng = _rng(seed, data.name)
     pool = np.sort(data.train)
     order = pool[rng.permutation(pool.size)]
-    tag_class = data.tag_class()
-    lookup: list[frozenset[int]] = [frozenset()] * len(data)
-    for i in pool.tolist():
-        found = np.unique(tag_class[data.tags[i]])
-        lookup[i] = frozenset(found[found >= 0].tolist())
+    lookup = _sentence_classes(data)
     classes = {i: lookup[i] for i in pool.tolist()}
     available = np.zeros(len(data.label_names), dtype=np.int64)
     for cls_set in classes.values():

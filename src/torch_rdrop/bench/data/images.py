@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from torch_rdrop.bench.data.base import ClassificationData
-from torch_rdrop.bench.data.sources import DIGITS, FASHION_MNIST, cache_dir
+from torch_rdrop.bench.data.sources import DIGITS, FASHION_MNIST, cache_dir, package_dir
 from torch_rdrop.bench.data.split import check_counts, fixed_split_by_class
 
 __all__ = ["FASHION_CLASSES", "fashion_mnist_dir", "load_digits", "load_fashion_mnist", "read_idx"]
@@ -27,6 +27,9 @@ FASHION_CLASSES = (
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )  # fmt: skip
 _IDX_TYPES = {0x08: np.uint8}
+#: Images per digit in scikit-learn's digits.csv.gz.
+DIGIT_COUNTS = {"0": 178, "1": 182, "2": 177, "3": 183, "4": 181}
+DIGIT_COUNTS |= {"5": 182, "6": 181, "7": 179, "8": 174, "9": 180}
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -123,20 +126,25 @@ def _read_fashion_mnist(folder: Path) -> tuple[np.ndarray, np.ndarray]:
 def load_digits() -> ClassificationData:
     """scikit-learn's optical digits: 1,797 images 8x8 (values 0..16), 10 classes.
 
+    Read from ``sklearn/datasets/data/digits.csv.gz`` directly (importing scikit-learn takes
+    seconds); the same file ``sklearn.datasets.load_digits`` reads.
+
     >>> d = load_digits()
     >>> len(d), d.inputs.shape[1:], d.num_classes, len(d.test)
     (1797, (8, 8), 10, 359)
     """
-    from sklearn.datasets import load_digits as sklearn_digits
-
-    bunch = sklearn_digits()
-    images = np.asarray(bunch.images, dtype=np.float32)
+    path = package_dir("sklearn", DIGITS) / "datasets" / "data" / "digits.csv.gz"
+    if not path.exists():
+        raise DIGITS.missing(str(path))
+    with gzip.open(path, "rt") as handle:
+        table = np.loadtxt(handle, delimiter=",", dtype=np.float32)
+    if table.shape != (1797, 65):
+        raise ValueError(f"{path}: expected 1797 rows of 64 pixels and a label, got {table.shape}")
+    images = table[:, :64].reshape(-1, 8, 8)
     images.setflags(write=False)
-    labels = np.asarray(bunch.target, dtype=np.int64)
-    if images.shape != (1797, 8, 8) or sorted(set(labels.tolist())) != list(range(10)):
-        raise ValueError(
-            f"sklearn digits: expected 1797 images 8x8, 10 classes, got {images.shape}"
-        )
+    labels = table[:, 64].astype(np.int64)
+    seen = dict(zip(map(str, range(10)), np.bincount(labels).tolist(), strict=True))
+    check_counts(f"digits in {path}", seen, DIGIT_COUNTS)
     train, test = fixed_split_by_class(labels, "digits")
     return ClassificationData(
         "digits",
