@@ -314,6 +314,8 @@ class MiniLMEncoder:
 class CharLMEncoder:
     """Next-character prediction: ``input_ids = <bos> c1 .. cn``, ``labels = c1 .. cn <eos>``.
 
+    Lines of ``max_len`` characters or more are cut and then get no ``<eos>`` target.
+
     >>> from torch_rdrop.bench.data.base import GenerationData
     >>> d = GenerationData("toy", ("ab", "b"), None, [0, 1], [], source=None, language="zh")
     >>> b = CharLMEncoder.fit(d, min_freq=1).batch(d, [0, 1])
@@ -338,14 +340,11 @@ class CharLMEncoder:
 
     def batch(self, data: GenerationData, indices: Sequence[int] | np.ndarray) -> dict:
         """``input_ids``, ``attention_mask`` and ``labels`` (the inputs shifted by one)."""
-        seqs = [
-            [
-                self.BOS,
-                *self.vocab.encode(char_tokens(data.inputs[i]))[: self.max_len - 1],
-                self.EOS,
-            ]
-            for i in indices
-        ]
+        seqs = []
+        for i in indices:
+            chars = self.vocab.encode(char_tokens(data.inputs[i]))
+            ending = [self.EOS] if len(chars) < self.max_len else []  # no end after a cut
+            seqs.append([self.BOS, *chars[: self.max_len - 1], *ending])
         ids = pad([s[:-1] for s in seqs], self.vocab.PAD)
         labels = pad([s[1:] for s in seqs], IGNORE_INDEX)
         return {"input_ids": ids, "attention_mask": _mask(ids, self.vocab.PAD), "labels": labels}
