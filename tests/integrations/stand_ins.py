@@ -147,3 +147,20 @@ def train_with(
 def step_logs(trainer) -> list[dict[str, float]]:
     """The per-step training logs (those with a ``loss``)."""
     return [log for log in trainer.state.log_history if "loss" in log]
+
+
+class DropoutProbe(StandInClassifier):
+    """A classifier with a real ``nn.Dropout`` that records its first training mask."""
+
+    def __init__(self) -> None:
+        super().__init__(p=0.0)
+        self.drop = nn.Dropout(0.5)
+        self.first_mask: Tensor | None = None
+
+    def forward(self, x: Tensor, uid: Tensor, labels: Tensor | None = None, **kwargs):
+        h = self.drop(torch.tanh(self.inp(x)))
+        if self.training and self.first_mask is None:
+            self.first_mask = (h != 0).detach().clone()
+        logits = self.out(h)
+        loss = None if labels is None else F.cross_entropy(logits, labels)
+        return SequenceClassifierOutput(loss=loss, logits=logits)
