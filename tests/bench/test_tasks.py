@@ -1,0 +1,66 @@
+"""The task list: definitions, lookup errors, the table rows, and one real batch per task."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bench.data_sources import load_or_skip
+from torch_rdrop.bench.fewshot import few_shot
+from torch_rdrop.bench.tasks import KINDS, METRICS, TASKS, get_task, task_names, task_rows
+from torch_rdrop.wrapper import default_logits
+
+
+def test_the_task_list_covers_the_paper_families() -> None:
+    families = {t.family for t in TASKS.values()}
+    assert {"summarisation", "language modelling", "image classification"} <= families
+    assert {"sequence labelling", "NLU (text classification)"} <= families
+    assert {t.language for t in TASKS.values()} == {"en", "zh", "-"}
+    assert {t.kind for t in TASKS.values()} == set(KINDS)
+    minilm = [t for t in TASKS.values() if "MiniLM" in t.model_name]
+    assert {t.name for t in minilm} >= {"bbc-minilm", "mr-minilm", "tweets-minilm"}
+    assert all(t.language == "en" for t in minilm)  # MiniLM's vocabulary is English
+    assert all(t.metric in METRICS for t in TASKS.values())
+
+
+def test_unknown_task_lists_the_known_names() -> None:
+    with pytest.raises(ValueError, match="unknown task 'nope'; known tasks: bbc-cnn, .*digits-mlp"):
+        get_task("nope")
+    assert get_task("pd-lm-gpt2").higher_is_better is False
+    assert task_names()[0] == "bbc-cnn"
+
+
+def test_rows_show_size_classes_and_licences() -> None:
+    rows = {row["name"]: row for row in task_rows()}
+    assert set(rows) == set(TASKS)
+    for row in rows.values():
+        assert row["licence"] and row["source"] and row["family"]
+    assert "personal use" in rows["mr-cnn"]["licence"]
+    assert "personal use" in rows["wsj-pos-lstm"]["licence"]
+    if not rows["bbc-cnn"]["size"].startswith("not installed"):
+        assert rows["bbc-cnn"]["size"] == "2,127 (1,701 train / 426 test)"
+        assert rows["bbc-cnn"]["classes"] == "5"
+    if not rows["pd-ner-lstm"]["size"].startswith("not installed"):
+        assert rows["pd-ner-lstm"]["classes"] == "7 tags (PER, LOC, ORG)"
+    unloaded = task_rows(("mr-cnn",), load=False)[0]
+    assert unloaded["size"] == "-" and unloaded["licence"] == rows["mr-cnn"]["licence"]
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_each_task_trains_one_step_on_real_data(name: str) -> None:
+    task = get_task(name)
+    data = load_or_skip(task.load)
+    shots = 4 if task.kind != "generation" else 8
+    split = few_shot(data, shots, seed=0, rare=task.rare)
+    encoder = load_or_skip(lambda: task.make_encoder(data))
+    model = load_or_skip(lambda: task.make_model(data, encoder, dropout=0.2)).train()
+    batch = encoder.batch(data, split.train[:6])
+    labels = batch.pop("labels")
+    logits = default_logits(model(**batch))
+    assert logits.shape[:-1] == labels.shape
+    loss = F.cross_entropy(logits.flatten(0, -2), labels.flatten(), ignore_index=-100)
+    assert torch.isfinite(loss)
+    loss.backward()
+    again = default_logits(model(**batch))
+    assert not torch.allclose(logits, again)  # the task's dropout is active in training
