@@ -46,11 +46,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from torch_rdrop._checks import check_alpha, check_passes, check_reduction
-from torch_rdrop.functional import consistency_mask_from_target, symmetric_kl
+from torch_rdrop.functional import consistency_mask_from_target, cross_entropy, symmetric_kl
 from torch_rdrop.integrations import require
 from torch_rdrop.integrations.distributed import seed_per_rank
 from torch_rdrop.layout import check_layout
-from torch_rdrop.schedules import LinearWarmup
+from torch_rdrop.regularizers import METHODS, Regularizer, build_regularizer
+from torch_rdrop.schedules import LinearWarmup, alpha_at
 from torch_rdrop.wrapper import RDrop
 
 transformers = require("transformers", "hf")
@@ -119,6 +120,14 @@ class RDropArguments:
         default=0,
         metadata={"help": "R-Drop: optimizer steps over which alpha rises linearly from 0."},
     )
+    rdrop_method: str = field(
+        default="rdrop",
+        metadata={
+            "help": "Training method, with its papers' defaults (torch_rdrop.regularizers): "
+            f"one of {', '.join(METHODS)}. The rdrop_* settings above apply to 'rdrop' and "
+            "to the 'rdrop+...' combinations."
+        },
+    )
 
     def __post_init__(self) -> None:
         check_alpha(self.rdrop_alpha)
@@ -135,6 +144,8 @@ class RDropArguments:
         steps = self.rdrop_alpha_warmup_steps
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
             raise ValueError(f"rdrop_alpha_warmup_steps must be an integer >= 0, got {steps!r}")
+        if self.rdrop_method not in METHODS:
+            raise ValueError(f"rdrop_method must be one of {METHODS}, got {self.rdrop_method!r}")
         parent = getattr(super(), "__post_init__", None)
         if parent is not None:
             parent()
@@ -226,13 +237,14 @@ class RegularizedLoss:
         metrics: detached scalars to log, averaged like ``loss`` (e.g. ``task_loss``,
             ``consistency``).
         output: the model output to hand back when ``return_outputs=True``.
-        alpha: the consistency weight used (logged as ``rdrop_alpha``).
+        alpha: the consistency weight used (logged as ``rdrop_alpha``); None for methods
+            without R-Drop.
     """
 
     loss: Tensor
     metrics: dict[str, Tensor]
     output: Any
-    alpha: float
+    alpha: float | None
 
 
 def _is_causal_lm(model: nn.Module) -> bool:
@@ -258,6 +270,7 @@ class RDropTrainerMixin:
     loss_is_scaled_for_ga = True
 
     _rdrop: RDrop | None = None
+    _regularizer: tuple[str, Regularizer] | None = None
     _rdrop_seeded: bool = False
     _rdrop_sums: dict[str, Tensor] | None = None
     _rdrop_steps: set[int] | None = None
@@ -294,6 +307,8 @@ class RDropTrainerMixin:
                 "own loss; give the model a loss, or subclass and override regularized_loss"
             )
         settings = self.rdrop_arguments()
+        if settings.rdrop_method != "rdrop":
+            return self.method_loss(model, inputs, settings)
         unwrapped = self.accelerator.unwrap_model(model)
         rdrop = self._rdrop_for(model, settings)
         rdrop.set_step(self.state.global_step)
@@ -310,6 +325,76 @@ class RDropTrainerMixin:
             out = rdrop(**inputs, mask=mask)
         metrics = {"task_loss": out.task_loss.detach(), "consistency": out.consistency.detach()}
         return RegularizedLoss(out.loss, metrics, out.output, out.alpha)
+
+    def method_loss(
+        self, model: nn.Module, inputs: Mapping[str, Any], settings: RDropArguments
+    ) -> RegularizedLoss:
+        """One micro-batch under ``settings.rdrop_method`` (:mod:`torch_rdrop.regularizers`).
+
+        The task loss is computed from the logits for the head's problem type; the logged
+        metrics are the method's loss terms (``task_loss``, ``adversarial_loss``,
+        ``consistency_loss`` = alpha * consistency...).
+        """
+        method = settings.rdrop_method
+        if self._regularizer is None or self._regularizer[0] != method:
+            options: dict[str, Any] = {}
+            if method.startswith("rdrop+"):
+                options = {
+                    "alpha": self._alpha_setting(settings),
+                    "passes": settings.rdrop_passes,
+                    "layout": settings.rdrop_layout,
+                    "reduction": settings.rdrop_reduction,
+                    "divergence": "kl"
+                    if settings.rdrop_divergence == "auto"
+                    else settings.rdrop_divergence,
+                }
+            self._regularizer = (method, build_regularizer(method, **options))
+        regularizer = self._regularizer[1]
+        regularizer.set_step(self.state.global_step)
+        labels = inputs.get("labels")
+        task = self.method_task_loss(self.accelerator.unwrap_model(model), labels, settings)
+        out = regularizer.training_loss(model, inputs, task_loss=task)
+        metrics = {("task_loss" if k == "task" else f"{k}_loss"): v for k, v in out.parts.items()}
+        alpha = None
+        if method.startswith("rdrop+"):
+            alpha = alpha_at(self._alpha_setting(settings), self.state.global_step)
+        return RegularizedLoss(out.loss, metrics, out.output, alpha)
+
+    def method_task_loss(self, model: nn.Module, labels: Any, settings: RDropArguments) -> Any:
+        """The task loss ``f(logits, target)`` of the head, as its own loss would compute it:
+        MSE for regression, BCE for multi-label, cross-entropy otherwise (shifted for causal
+        LMs, label-smoothed if the Trainer smooths). Accepts the soft targets of MixUp."""
+        auto = RDropArguments.from_args(settings)
+        auto.rdrop_divergence = "auto"
+        kind = self.consistency_divergence(model, labels, auto)
+        if kind == "mse":
+            return lambda logits, y: F.mse_loss(logits.squeeze(-1).float(), y.float())
+        if kind is multilabel_symmetric_kl:
+            return lambda logits, y: F.binary_cross_entropy_with_logits(logits.float(), y.float())
+        shift = _is_causal_lm(model)
+        epsilon = float(self.args.label_smoothing_factor) if self.label_smoother else 0.0
+
+        def loss(logits: Tensor, y: Tensor) -> Tensor:
+            if shift:
+                logits, y = logits[..., :-1, :], y[..., 1:]
+            if epsilon == 0.0:
+                return cross_entropy(logits, y)
+            if y.is_floating_point():  # mixed soft targets
+                size = logits.shape[-1]
+                return F.cross_entropy(
+                    logits.reshape(-1, size).float(),
+                    y.reshape(-1, size).float(),
+                    label_smoothing=epsilon,
+                )
+            return smoothed_cross_entropy(epsilon)(logits, y)
+
+        return loss
+
+    @staticmethod
+    def _alpha_setting(settings: RDropArguments) -> Any:
+        if settings.rdrop_alpha_warmup_steps > 0:
+            return LinearWarmup(settings.rdrop_alpha, settings.rdrop_alpha_warmup_steps)
+        return settings.rdrop_alpha
 
     def consistency_divergence(
         self, model: nn.Module, labels: Any, settings: RDropArguments
