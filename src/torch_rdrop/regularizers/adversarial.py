@@ -21,8 +21,8 @@ Gradients and the caller's backward (one ``loss.backward()``, see :mod:`.base`):
   restore sequence of the reference implementation.
 - PGD (Madry et al., 2018; the K-step embedding variant): ``r_{t+1} = Proj_eps(r_t + step_size *
   g_t / ||g_t||)`` from ``r_0 = 0`` for ``steps`` steps; ``loss = L(x) + L(x + r_K)``.
-- FreeLB (Zhu et al., 2020): ``delta_0`` uniform in [-1, 1] scaled to norm about
-  ``init_magnitude / sqrt(length * dim)`` per element; for ``t < K`` ascend
+- FreeLB (Zhu et al., 2020): ``delta_0`` uniform in [-1, 1] times
+  ``init_magnitude / sqrt(length * dim)`` (zero at padding); for ``t < K`` ascend
   ``delta_{t+1} = Proj(delta_t + step_size * g_t / ||g_t||)``; ``loss = (1 / K) * sum_t
   L(x + delta_t)``, so one backward accumulates the average of the K gradients. The K graphs are
   kept until that backward (K times the activation memory of one pass).
@@ -55,6 +55,7 @@ from torch_rdrop.regularizers._sites import (
 )
 from torch_rdrop.regularizers.base import (
     Batch,
+    LogitsFn,
     Regularizer,
     RegularizerOutput,
     TaskLoss,
@@ -249,7 +250,7 @@ class _Adversarial(Regularizer):
 
     method = ""
 
-    def __init__(self, config: Any, inner: Regularizer | None, logits_fn: Any) -> None:
+    def __init__(self, config: Any, inner: Regularizer | None, logits_fn: LogitsFn | None) -> None:
         super().__init__(logits_fn)
         self.config = config
         self.inner = inner if inner is not None else NoRegularization(logits_fn=logits_fn)
@@ -302,7 +303,7 @@ class FGM(_Adversarial):
         config: FGMConfig | None = None,
         *,
         inner: Regularizer | None = None,
-        logits_fn: Any = None,
+        logits_fn: LogitsFn | None = None,
     ) -> None:
         super().__init__(config or FGMConfig(), inner, logits_fn)
 
@@ -345,7 +346,7 @@ class PGD(_Adversarial):
         config: PGDConfig | None = None,
         *,
         inner: Regularizer | None = None,
-        logits_fn: Any = None,
+        logits_fn: LogitsFn | None = None,
     ) -> None:
         super().__init__(config or PGDConfig(), inner, logits_fn)
 
@@ -396,7 +397,7 @@ class FreeLB(_Adversarial):
         config: FreeLBConfig | None = None,
         *,
         inner: Regularizer | None = None,
-        logits_fn: Any = None,
+        logits_fn: LogitsFn | None = None,
     ) -> None:
         super().__init__(config or FreeLBConfig(), inner, logits_fn)
 

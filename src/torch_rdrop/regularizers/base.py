@@ -44,6 +44,7 @@ from torch_rdrop.wrapper import default_logits
 
 __all__ = [
     "Batch",
+    "LogitsFn",
     "Regularizer",
     "RegularizerOutput",
     "TaskLoss",
@@ -53,6 +54,7 @@ __all__ = [
 
 Batch = Tensor | Mapping[str, Any] | tuple[Any, ...] | list[Any]
 TaskLoss = Callable[[Tensor, Tensor], Tensor]
+LogitsFn = Callable[[Any], Tensor]
 
 
 @dataclass
@@ -128,7 +130,7 @@ class Regularizer(ABC):
     #: The method's name, as :func:`~torch_rdrop.regularizers.build_regularizer` spells it.
     name: str = ""
 
-    def __init__(self, logits_fn: Callable[[Any], Tensor] | None = None) -> None:
+    def __init__(self, logits_fn: LogitsFn | None = None) -> None:
         self.logits_fn = logits_fn or default_logits
         self.step = 0
 

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from torch_rdrop.regularizers.base import (
     Batch,
+    LogitsFn,
     Regularizer,
     RegularizerOutput,
     TaskLoss,
@@ -37,7 +38,9 @@ class NoRegularization(Regularizer):
 
     name = "none"
 
-    def __init__(self, config: NoneConfig | None = None, *, logits_fn=None) -> None:
+    def __init__(
+        self, config: NoneConfig | None = None, *, logits_fn: LogitsFn | None = None
+    ) -> None:
         super().__init__(logits_fn)
         self.config = config or NoneConfig()
 

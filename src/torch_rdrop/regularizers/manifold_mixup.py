@@ -42,6 +42,7 @@ from torch_rdrop.regularizers._sites import (
 )
 from torch_rdrop.regularizers.base import (
     Batch,
+    LogitsFn,
     Regularizer,
     RegularizerOutput,
     TaskLoss,
@@ -116,7 +117,9 @@ class ManifoldMixup(Regularizer):
 
     name = "manifold_mixup"
 
-    def __init__(self, config: ManifoldMixupConfig | None = None, *, logits_fn=None) -> None:
+    def __init__(
+        self, config: ManifoldMixupConfig | None = None, *, logits_fn: LogitsFn | None = None
+    ) -> None:
         super().__init__(logits_fn)
         self.config = config or ManifoldMixupConfig()
 

@@ -40,6 +40,7 @@ from torch_rdrop.regularizers._sites import (
 )
 from torch_rdrop.regularizers.base import (
     Batch,
+    LogitsFn,
     Regularizer,
     RegularizerOutput,
     TaskLoss,
@@ -95,7 +96,9 @@ class Mixup(Regularizer):
 
     name = "mixup"
 
-    def __init__(self, config: MixupConfig | None = None, *, logits_fn=None) -> None:
+    def __init__(
+        self, config: MixupConfig | None = None, *, logits_fn: LogitsFn | None = None
+    ) -> None:
         super().__init__(logits_fn)
         self.config = config or MixupConfig()
 

@@ -17,6 +17,7 @@ from torch_rdrop._checks import Reduction, check_alpha, check_passes, check_redu
 from torch_rdrop.layout import Layout, check_layout
 from torch_rdrop.regularizers.base import (
     Batch,
+    LogitsFn,
     Regularizer,
     RegularizerOutput,
     TaskLoss,
@@ -69,7 +70,9 @@ class RDropRegularizer(Regularizer):
 
     name = "rdrop"
 
-    def __init__(self, config: RDropConfig | None = None, *, logits_fn=None) -> None:
+    def __init__(
+        self, config: RDropConfig | None = None, *, logits_fn: LogitsFn | None = None
+    ) -> None:
         super().__init__(logits_fn)
         self.config = config or RDropConfig()
         self._wrapper: RDrop | None = None
