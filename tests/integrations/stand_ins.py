@@ -1,11 +1,5 @@
-"""Deterministic stand-ins for dropout, for exact invariant tests across batch splits.
-
-A real dropout mask depends on the RNG state, so two runs that split a batch differently (gradient
-accumulation, processes) draw different masks and cannot be compared exactly. Here the mask of an
-example is a fixed function of its id ``uid``, of which copy of the example it is (the first or
-the second occurrence of the id in the stacked batch) and of the unit: the passes still differ,
-but every split of the batch sees the same masks.
-"""
+"""Hugging Face style stand-in models with hashed dropout (see ``hashed_dropout.py``), their
+data and a Trainer run with settings under which the update is exactly the gradient."""
 
 from __future__ import annotations
 
@@ -14,23 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers.modeling_outputs import SequenceClassifierOutput, TokenClassifierOutput
 
-
-def copy_index(uid: Tensor) -> Tensor:
-    """For each row, how many earlier rows hold the same id (0 for the first pass, 1 for the
-    second, ...), whatever the layout of the stacked batch."""
-    same = uid.view(-1, 1) == uid.view(1, -1)
-    earlier = torch.ones_like(same).tril(-1)
-    return (same & earlier).sum(1)
-
-
-def hashed_keep(uid: Tensor, shape: tuple[int, ...], p: float) -> Tensor:
-    """A keep-mask of shape ``[len(uid), *shape]`` that depends only on the id, copy and unit."""
-    copy = copy_index(uid).double()
-    units = torch.arange(int(torch.tensor(shape).prod()), dtype=torch.float64).view(1, *shape)
-    lead = (-1,) + (1,) * len(shape)
-    key = uid.double().view(lead) * 12.9898 + copy.view(lead) * 78.233
-    noise = torch.frac(torch.sin(key + units * 0.37719) * 43758.5453).abs()
-    return noise >= p
+from integrations.hashed_dropout import hashed_keep
 
 
 class StandInClassifier(nn.Module):
