@@ -239,15 +239,19 @@ def minilm_path() -> Path:
 
 @contextlib.contextmanager
 def quiet_transformers() -> Iterator[None]:
-    """Silence transformers' load reports (a fresh head is expected to be missing)."""
+    """Silence transformers' load reports and progress bars (a fresh head is expected)."""
     from transformers.utils import logging
 
     level = logging.get_verbosity()
+    bars = logging.is_progress_bar_enabled()
     logging.set_verbosity_error()
+    logging.disable_progress_bar()
     try:
         yield
     finally:
         logging.set_verbosity(level)
+        if bars:
+            logging.enable_progress_bar()
 
 
 def load_minilm_tokenizer() -> Any:
