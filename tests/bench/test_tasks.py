@@ -64,3 +64,29 @@ def test_each_task_trains_one_step_on_real_data(name: str) -> None:
     loss.backward()
     again = default_logits(model(**batch))
     assert not torch.allclose(logits, again)  # the task's dropout is active in training
+
+
+def test_entity_f1_on_real_ner_rows() -> None:
+    from torch_rdrop.bench.data.chinese_text import load_peoples_daily_ner
+    from torch_rdrop.bench.metrics import bio_spans, entity_f1
+
+    data = load_or_skip(load_peoples_daily_ner)
+    gold = [data.tags[i] for i in data.test[:300]]
+    assert entity_f1(gold, gold, data.tag_names) == 1.0
+    assert entity_f1([row * 0 for row in gold], gold, data.tag_names) == 0.0
+    starts = sum(int((row % 2 == 1).sum()) for row in gold)  # B- tags have odd ids
+    spans = sum(len(bio_spans([data.tag_names[t] for t in row])) for row in gold)
+    assert spans == starts > 0
+
+
+def test_macro_f1_and_accuracy_by_hand() -> None:
+    from torch_rdrop.bench.metrics import accuracy, macro_f1, perplexity
+
+    pred, gold = [0, 1, 2, 2, 1], [0, 1, 1, 2, 2]
+    # class 0: f1 1; class 1: tp 1, 2 predicted, 2 gold -> 0.5; class 2: same -> 0.5
+    assert macro_f1(pred, gold, 3) == pytest.approx((1 + 0.5 + 0.5) / 3)
+    assert accuracy(pred, gold) == pytest.approx(3 / 5)
+    with pytest.raises(ValueError, match="no scored position"):
+        accuracy([1], [-100])
+    with pytest.raises(ValueError, match="tokens must be positive"):
+        perplexity(1.0, 0)

@@ -12,7 +12,8 @@ settings. A runner does::
     labels = batch.pop("labels")
     logits = default_logits(model(**batch))  # labels align with logits.shape[:-1]
 
-:func:`task_rows` gives the rows of the ``rdrop tasks`` table.
+:func:`task_rows` gives the rows of the ``rdrop tasks`` table; :mod:`torch_rdrop.bench.metrics`
+computes each task's metric.
 """
 
 from __future__ import annotations
