@@ -167,7 +167,7 @@ def symmetric_kl(
     """Symmetric KL between the softmaxes of two logit tensors: ``(KL(p||q) + KL(q||p)) / 2``.
 
     ``reduction="sum"`` with ``mask=~pad_mask`` is the official R-Drop ``compute_kl_loss``.
-    Logits larger than about a million elements go through a chunked autograd.Function with an
+    Logits larger than 65,536 elements go through a chunked autograd.Function with an
     analytic backward (about a third of the memory of autograd through ``F.kl_div``); set
     ``chunk_size`` (rows per chunk) to force it.
 
