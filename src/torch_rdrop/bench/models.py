@@ -90,8 +90,9 @@ class TextCNN(nn.Module):
             _check_size("vocab_size", vocab_size), embed_dim, padding_idx=pad_id
         )
         self.embed_dropout = nn.Dropout(p)
-        self.convs = nn.ModuleList(
-            nn.Conv1d(embed_dim, channels, k, padding=k // 2) for k in kernel_sizes
+        # a ModuleDict, not a ModuleList: the parallel branches are not successive layers
+        self.convs = nn.ModuleDict(
+            {f"k{k}": nn.Conv1d(embed_dim, channels, k, padding=k // 2) for k in kernel_sizes}
         )
         self.blocks = nn.Sequential(
             nn.Dropout(p), nn.Linear(channels * len(kernel_sizes), hidden), nn.ReLU(), nn.Dropout(p)
@@ -103,7 +104,7 @@ class TextCNN(nn.Module):
         mask = _default_mask(input_ids, attention_mask, self.pad_id)
         x = self.embed_dropout(self.embedding(input_ids)).transpose(1, 2)
         pooled = []
-        for conv in self.convs:
+        for conv in self.convs.values():
             h = torch.relu(conv(x))[..., : input_ids.shape[1]]
             h = h.masked_fill(~mask.unsqueeze(1), float("-inf")).amax(dim=-1)
             pooled.append(torch.where(torch.isinf(h), torch.zeros_like(h), h))
