@@ -118,7 +118,20 @@ def _peak_memory_mb() -> float:
 
 
 def run_digits(spec: TrialSpec, on_epoch: EpochCallback | None = None) -> TrialResult:
-    """Train the MLP as ``spec`` says; accuracy per epoch on dev (``use_dev``) or test."""
+    """Train the MLP as ``spec`` says; accuracy per epoch on dev (``use_dev``) or test.
+
+    The model is tiny, so it trains on one CPU thread (faster than several, and fair to other
+    processes); the caller's thread count is restored afterwards.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train(spec, on_epoch)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(spec: TrialSpec, on_epoch: EpochCallback | None) -> TrialResult:
     if spec.task != "digits":
         raise ValueError(f"task: the digits backend runs only 'digits', got {spec.task!r}")
     if spec.method not in _METHODS:

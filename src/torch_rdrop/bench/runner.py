@@ -138,9 +138,10 @@ def _grid_record(grid: Grid) -> dict[str, Any]:
 def load_grid_study(
     storage: optuna.storages.BaseStorage, study_name: str, grid: Grid, backend: TrialBackend
 ) -> optuna.Study:
-    """Create the grid study, or load it, checking it is a grid of the same backend.
+    """Create the grid study, or load it, checking it holds the same grid of the same backend.
 
-    A study can grow (more seeds, tasks, shots): points already finished are kept.
+    (Optuna fixes each parameter's choices per study, so a grid cannot grow in place: a larger
+    grid is a new study, and the report reads one study.)
     """
     optuna = import_optuna()
     sampler = optuna.samplers.GridSampler(grid.search_space(), seed=0)
@@ -163,9 +164,20 @@ def load_grid_study(
     if "kind" not in attrs:
         study.set_user_attr("kind", "grid")
         study.set_user_attr("backend", backend.name)
-    grids = list(attrs.get("grids", []))
-    if _grid_record(grid) not in grids:
-        study.set_user_attr("grids", [*grids, _grid_record(grid)])
+    record = _grid_record(grid)
+    stored = attrs.get("grid")
+    if stored is None:
+        study.set_user_attr("grid", record)
+    elif stored != record:
+        changed = ", ".join(
+            f"{name} {stored.get(name)} -> {record[name]}"
+            for name in record
+            if stored.get(name) != record[name]
+        )
+        raise ValueError(
+            f"study {study_name!r} holds a different grid ({changed}); repeat the options it was "
+            "started with to resume it, or choose a new --study"
+        )
     return study
 
 
@@ -239,6 +251,11 @@ def run_grid(
     unclaimed = [p for p in progress.missing if p.key not in progress.running]
     if unclaimed:  # GridSampler does the bulk of the work and stops itself
         study.optimize(objective, n_trials=len(unclaimed), callbacks=callbacks)
+    # Enqueued trials fix every parameter, so the sampler is idle for them; GridSampler itself
+    # cannot take them (its after_trial needs a grid id that enqueued trials lack).
+    filler = optuna.load_study(
+        study_name=study_name, storage=storage, sampler=optuna.samplers.RandomSampler()
+    )
     while True:  # then fill what concurrency, pruned duplicates and dead workers left open
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -250,9 +267,9 @@ def run_grid(
         queued = {t.user_attrs.get("key") for t in waiting}
         todo = [p for p in progress.missing if p.key not in progress.running | queued]
         for point in todo:
-            study.enqueue_trial(_values(grid, point), skip_if_exists=False)
+            filler.enqueue_trial(_values(grid, point), skip_if_exists=False)
         if todo or waiting:
-            study.optimize(objective, n_trials=len(todo) + len(waiting), callbacks=callbacks)
+            filler.optimize(objective, n_trials=len(todo) + len(waiting), callbacks=callbacks)
         else:
             report()
             time.sleep(poll_seconds)

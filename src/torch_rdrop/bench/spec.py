@@ -205,7 +205,9 @@ def load_backend(ref: str) -> TrialBackend:
 def _split(text: str, what: str) -> list[str]:
     items = [item.strip() for item in text.split(",")]
     if not text.strip() or any(not item for item in items):
-        raise ValueError(f"{what} must be a comma-separated list without empty items, got {text!r}")
+        raise ValueError(
+            f"{what}: expected a comma-separated list without empty items, got {text!r}"
+        )
     return items
 
 

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import optuna
@@ -154,6 +155,21 @@ def store_errors(url: str) -> Iterator[None]:
         raise _explain(url, exc) from exc
 
 
+def _sqlite_pragmas(connection: object, _record: object) -> None:
+    cursor = connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _tune_sqlite(storage: optuna.storages.RDBStorage) -> None:
+    """Write-ahead log: readers never block the writer, and one fsync per checkpoint, not commit."""
+    from sqlalchemy import event
+
+    event.listen(storage.engine, "connect", _sqlite_pragmas)
+    storage.engine.dispose()  # connections opened so far predate the listener
+
+
 def open_storage(url: str, options: StoreOptions | None = None) -> optuna.storages.RDBStorage:
     """Open (creating if needed) the RDB storage at ``url`` with heartbeats and retries.
 
@@ -176,20 +192,40 @@ def open_storage(url: str, options: StoreOptions | None = None) -> optuna.storag
         connect_args = {"connect_timeout": 10}
     else:
         connect_args = {}
-    try:
-        with warnings.catch_warnings():  # heartbeats and retries are marked experimental
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            callback = optuna.storages.RetryHeartbeatStaleTrialCallback(options.max_retry)
-            return optuna.storages.RDBStorage(
-                url,
-                engine_kwargs={"connect_args": connect_args},
-                heartbeat_interval=options.heartbeat_interval,
-                grace_period=options.grace_period,
-                heartbeat_stale_trial_callback=callback,
-            )
-    except Exception as exc:
-        from sqlalchemy.exc import SQLAlchemyError
+    for attempt in range(3):
+        try:
+            return _open(optuna, url, options, connect_args)
+        except Exception as exc:
+            from sqlalchemy.exc import SQLAlchemyError
 
-        if isinstance(exc, SQLAlchemyError | ImportError):
+            if not isinstance(exc, SQLAlchemyError | ImportError):
+                raise
+            if _creation_race(exc) and attempt < 2:
+                time.sleep(0.5 + 0.5 * attempt)  # another worker created the schema meanwhile
+                continue
             raise _explain(url, exc) from exc
-        raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _creation_race(exc: BaseException) -> bool:
+    """Whether ``exc`` is two workers creating the schema of a new store at the same moment."""
+    text = str(exc)
+    return any(s in text for s in ("already exists", "alembic_version", "duplicate key"))
+
+
+def _open(
+    optuna: Any, url: str, options: StoreOptions, connect_args: dict[str, object]
+) -> optuna.storages.RDBStorage:
+    with warnings.catch_warnings():  # heartbeats and retries are marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        callback = optuna.storages.RetryHeartbeatStaleTrialCallback(options.max_retry)
+        storage = optuna.storages.RDBStorage(
+            url,
+            engine_kwargs={"connect_args": connect_args},
+            heartbeat_interval=options.heartbeat_interval,
+            grace_period=options.grace_period,
+            heartbeat_stale_trial_callback=callback,
+        )
+    if url.startswith("sqlite"):
+        _tune_sqlite(storage)
+    return storage

@@ -1,0 +1,396 @@
+"""The benchmark report: ``report.md``, ``runs.csv`` and PNG plots from a study's finished runs.
+
+Only COMPLETE trials are read and only the first one of each grid point, so a killed worker's
+trial or a duplicate never counts. An *arm* is a method with the hyper-parameters that vary among
+its runs (``rdrop alpha=0.5``); a *group* is a task at one K. Statistics per group and arm: mean ±
+std, a 95 % t interval, and paired tests against ``none`` over seeds; across groups: win/tie/loss
+against ``none`` and average ranks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from torch_rdrop.bench.runner import RunRecord, finished_runs
+from torch_rdrop.bench.spec import shots_label
+from torch_rdrop.bench.stats import (
+    Paired,
+    Summary,
+    WinTieLoss,
+    average_ranks,
+    paired_comparison,
+    summarize,
+    win_tie_loss,
+)
+from torch_rdrop.bench.store import import_optuna
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = [
+    "ArmStats",
+    "Report",
+    "arm_label",
+    "build_report",
+    "load_runs",
+    "runs_table",
+    "varying_params",
+    "write_report",
+]
+
+BASELINE = "none"
+Group = tuple[str, str]  # (task, K label)
+
+
+def load_runs(storage: optuna.storages.BaseStorage, study_name: str) -> tuple[list[RunRecord], int]:
+    """The finished runs of a grid study (one per point) and how many COMPLETE trials it holds."""
+    optuna = import_optuna()
+    names = [s.study_name for s in storage.get_all_studies()]
+    if study_name not in names:
+        shown = ", ".join(sorted(names)) or "none"
+        raise ValueError(f"study {study_name!r} is not in the storage; studies there: {shown}")
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    records = sorted(finished_runs(trials).values(), key=lambda r: r.point.sort_key())
+    return records, len(trials)
+
+
+def varying_params(records: Sequence[RunRecord]) -> dict[str, set[str]]:
+    """Per method, the hyper-parameters that take more than one value among its runs."""
+    seen: dict[str, dict[str, set[Any]]] = defaultdict(lambda: defaultdict(set))
+    for record in records:
+        for name, value in record.point.params:
+            seen[record.point.method][name].add(value)
+    for record in records:  # a parameter missing from some runs varies too
+        for name in seen[record.point.method]:
+            if name not in dict(record.point.params):
+                seen[record.point.method][name].add(None)
+    return {m: {n for n, v in names.items() if len(v) > 1} for m, names in seen.items()}
+
+
+def arm_label(record: RunRecord, varying: Mapping[str, set[str]]) -> str:
+    """The method plus the hyper-parameters that vary among its runs: ``rdrop alpha=0.5``."""
+    names = varying.get(record.point.method, set())
+    extra = " ".join(f"{k}={v}" for k, v in record.point.params if k in names)
+    return f"{record.point.method} {extra}".strip()
+
+
+@dataclass(frozen=True)
+class ArmStats:
+    """One arm in one group: its values by seed, their summary, and the paired test vs none."""
+
+    arm: str
+    method: str
+    values: Mapping[int, float]
+    summary: Summary
+    paired: Paired | None
+
+
+@dataclass
+class Report:
+    """Everything the report shows, computed from the runs (no files yet)."""
+
+    metric: str
+    greater_is_better: bool
+    groups: dict[Group, list[ArmStats]] = field(default_factory=dict)
+    win_tie_loss: dict[str, WinTieLoss] = field(default_factory=dict)
+    ranks: dict[str, tuple[float, int]] = field(default_factory=dict)
+    curves: dict[Group, dict[str, list[float]]] = field(default_factory=dict)
+
+
+def build_report(records: Sequence[RunRecord], level: float = 0.05) -> Report:
+    """Group the runs and compute every statistic of the report."""
+    if not records:
+        raise ValueError("the study has no finished runs yet: run `rdrop bench` first")
+    metrics = {r.result.metric for r in records}
+    metric = metrics.pop() if len(metrics) == 1 else "metric"
+    greater = all(r.result.greater_is_better for r in records)
+    varying = varying_params(records)
+    by_group: dict[Group, dict[str, dict[int, RunRecord]]] = defaultdict(lambda: defaultdict(dict))
+    for record in records:
+        group = (record.point.task, shots_label(record.point.shots))
+        by_group[group][arm_label(record, varying)][record.point.seed] = record
+    report = Report(metric, greater)
+    for group, arms in by_group.items():
+        base = {s: r.result.value for s, r in arms.get(BASELINE, {}).items()}
+        rows = []
+        for arm, runs in sorted(arms.items()):
+            values = {seed: run.result.value for seed, run in sorted(runs.items())}
+            method = next(iter(runs.values())).point.method
+            paired = paired_comparison(values, base) if base and arm != BASELINE else None
+            rows.append(ArmStats(arm, method, values, summarize(list(values.values())), paired))
+            curves = [r.result.curves.get(r.result.metric, []) for r in runs.values()]
+            length = min(len(c) for c in curves)
+            if length:
+                mean_curve = np.mean([c[:length] for c in curves], axis=0)
+                report.curves.setdefault(group, {})[arm] = [float(v) for v in mean_curve]
+        report.groups[group] = rows
+    arms_seen = sorted({row.arm for rows in report.groups.values() for row in rows})
+    for arm in arms_seen:
+        comparisons = [
+            row.paired
+            for rows in report.groups.values()
+            for row in rows
+            if row.arm == arm and row.paired is not None
+        ]
+        if comparisons:
+            report.win_tie_loss[arm] = win_tie_loss(comparisons, level, greater)
+    scores = {g: {row.arm: row.summary.mean for row in rows} for g, rows in report.groups.items()}
+    report.ranks = average_ranks(scores, greater)
+    return report
+
+
+def runs_table(records: Sequence[RunRecord]) -> pandas.DataFrame:  # noqa: F821
+    """One row per finished grid point: task, method, shots, seed, params, metrics, costs."""
+    pd = _import("pandas")
+    rows = []
+    for record in records:
+        point, result = record.point, record.result
+        row: dict[str, Any] = {
+            "task": point.task,
+            "method": point.method,
+            "shots": shots_label(point.shots),
+            "seed": point.seed,
+            "metric": result.metric,
+            "value": result.value,
+        }
+        row.update({f"param_{k}": v for k, v in point.params})
+        row.update({f"metric_{k}": v for k, v in result.metrics.items()})
+        row.update(
+            {
+                "epochs": len(result.curves.get(result.metric, [])),
+                "seconds": round(result.seconds, 3),
+                "peak_memory_mb": round(result.peak_memory_mb, 1),
+                "trial": record.trial_number,
+            }
+        )
+        row.update({f"version_{k}": v for k, v in result.versions.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _import(name: str) -> Any:
+    try:
+        return __import__(name)
+    except ImportError as exc:
+        raise ImportError(f"the report needs {name}: pip install 'torch-rdrop[bench]'") from exc
+
+
+def _fmt(value: float, digits: int = 4) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
+def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _markdown(report: Report, title: str, notes: Sequence[str], plots: Sequence[str]) -> str:
+    direction = "higher" if report.greater_is_better else "lower"
+    lines = [f"# {title}", "", *notes, ""]
+    lines += [
+        f"Metric: **{report.metric}** ({direction} is better). Each row: n seeds, mean ± std, "
+        "95 % t confidence interval; Δ is the paired mean difference to `none` over the same "
+        "seeds with the two-sided paired t-test and Wilcoxon signed-rank p-values.",
+        "",
+    ]
+    for (task, shots), rows in report.groups.items():
+        lines += [f"## {task}, K = {shots}", ""]
+        table = []
+        for row in rows:
+            s, p = row.summary, row.paired
+            table.append(
+                [
+                    row.arm,
+                    str(s.n),
+                    f"{_fmt(s.mean)} ± {_fmt(s.std)}",
+                    f"[{_fmt(s.ci_low)}, {_fmt(s.ci_high)}]",
+                    f"{p.mean_diff:+.4f}" if p and not math.isnan(p.mean_diff) else "–",
+                    _fmt(p.t_pvalue, 3) if p else "–",
+                    _fmt(p.wilcoxon_pvalue, 3) if p else "–",
+                ]
+            )
+        header = ["arm", "n", "mean ± std", "95 % CI", "Δ vs none", "t-test p", "Wilcoxon p"]
+        lines += [*_markdown_table(header, table), ""]
+    if report.win_tie_loss:
+        lines += [
+            "## Win / tie / loss against `none`",
+            "",
+            "Per task and K: a win or a loss needs a paired t-test p < 0.05; otherwise a tie.",
+            "",
+        ]
+        rows = [
+            [arm, str(w.win), str(w.tie), str(w.loss)] for arm, w in report.win_tie_loss.items()
+        ]
+        lines += [*_markdown_table(["arm", "win", "tie", "loss"], rows), ""]
+    lines += [
+        "## Ranking",
+        "",
+        "Average rank of the mean over the groups (task × K) each arm ran in; 1 is best.",
+        "",
+    ]
+    rows = [
+        [str(i), arm, f"{r:.2f}", str(n)] for i, (arm, (r, n)) in enumerate(report.ranks.items(), 1)
+    ]
+    lines += [*_markdown_table(["rank", "arm", "average rank", "groups"], rows), ""]
+    if plots:
+        lines += ["## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in plots] + [""]
+    return "\n".join(lines)
+
+
+def _pyplot() -> Any:
+    matplotlib = _import("matplotlib")
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _grid_axes(plt: Any, count: int, size: tuple[float, float] = (4.5, 3.4)) -> tuple[Any, list]:
+    cols = min(3, count)
+    rows = math.ceil(count / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[count:]:
+        ax.set_visible(False)
+    return fig, flat[:count]
+
+
+def _plot_bars(report: Report, path: Path) -> None:
+    plt = _pyplot()
+    fig, axes = _grid_axes(plt, len(report.groups))
+    for ax, ((task, shots), rows) in zip(axes, report.groups.items(), strict=True):
+        means = [row.summary.mean for row in rows]
+        errors = [0.0 if math.isnan(r.summary.half_width) else r.summary.half_width for r in rows]
+        ax.bar(range(len(rows)), means, yerr=errors, capsize=4, color="tab:blue", alpha=0.8)
+        ax.set_xticks(range(len(rows)), [row.arm for row in rows], rotation=30, ha="right")
+        low = min(m - e for m, e in zip(means, errors, strict=True))
+        high = max(m + e for m, e in zip(means, errors, strict=True))
+        pad = max(high - low, 1e-3) * 0.3
+        ax.set_ylim(low - pad, high + pad)
+        ax.set_title(f"{task}, K = {shots}")
+        ax.set_ylabel(f"{report.metric} (mean, 95 % CI)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _plot_shots(report: Report, path: Path) -> bool:
+    by_task: dict[str, dict[str, list[tuple[str, Summary]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for (task, shots), rows in report.groups.items():
+        for row in rows:
+            by_task[task][row.arm].append((shots, row.summary))
+    tasks = {t: arms for t, arms in by_task.items() if any(len(v) > 1 for v in arms.values())}
+    if not tasks:
+        return False
+    plt = _pyplot()
+    fig, axes = _grid_axes(plt, len(tasks))
+    for ax, (task, arms) in zip(axes, tasks.items(), strict=True):
+        labels = sorted(
+            {s for points in arms.values() for s, _ in points},
+            key=lambda s: (s == "full", int(s) if s.isdigit() else 0),
+        )
+        for arm, points in sorted(arms.items()):
+            found = dict(points)
+            xs = [i for i, s in enumerate(labels) if s in found]
+            means = np.array([found[labels[i]].mean for i in xs])
+            half = np.nan_to_num(np.array([found[labels[i]].half_width for i in xs]))
+            ax.plot(xs, means, marker="o", label=arm)
+            ax.fill_between(xs, means - half, means + half, alpha=0.15)
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set_xlabel("K (examples per class)")
+        ax.set_ylabel(report.metric)
+        ax.set_title(task)
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def _plot_curves(report: Report, path: Path) -> bool:
+    if not report.curves:
+        return False
+    plt = _pyplot()
+    fig, axes = _grid_axes(plt, len(report.curves))
+    for ax, ((task, shots), arms) in zip(axes, report.curves.items(), strict=True):
+        for arm, curve in sorted(arms.items()):
+            ax.plot(range(1, len(curve) + 1), curve, label=arm)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(f"{report.metric} (mean over seeds)")
+        ax.set_title(f"{task}, K = {shots}")
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def _plot_sensitivity(records: Sequence[RunRecord], out: Path) -> list[Path]:
+    """Heat maps of the mean metric over alpha x dropout, per task, K and method, when they vary."""
+    cells: dict[tuple[str, str, str], dict[tuple[Any, Any], list[float]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for r in records:
+        params = dict(r.point.params)
+        if "alpha" in params or "dropout" in params:
+            where = (r.point.task, shots_label(r.point.shots), r.point.method)
+            cells[where][(params.get("alpha"), params.get("dropout"))].append(r.result.value)
+    written = []
+    for (task, shots, method), table in sorted(cells.items()):
+        alphas = sorted({a for a, _ in table}, key=str)
+        dropouts = sorted({d for _, d in table}, key=str)
+        if len(alphas) * len(dropouts) < 2:
+            continue
+        grid = np.full((len(dropouts), len(alphas)), np.nan)
+        for (a, d), values in table.items():
+            grid[dropouts.index(d), alphas.index(a)] = float(np.mean(values))
+        plt = _pyplot()
+        fig, ax = plt.subplots(figsize=(1.2 * len(alphas) + 2.5, 0.8 * len(dropouts) + 2))
+        image = ax.imshow(grid, cmap="viridis", aspect="auto")
+        for (i, j), value in np.ndenumerate(grid):
+            if not math.isnan(value):
+                ax.text(j, i, f"{value:.3f}", ha="center", va="center", color="white")
+        ax.set_xticks(range(len(alphas)), [str(a) for a in alphas])
+        ax.set_yticks(range(len(dropouts)), [str(d) for d in dropouts])
+        ax.set_xlabel("alpha")
+        ax.set_ylabel("dropout")
+        ax.set_title(f"{task}, K = {shots}: {method}")
+        fig.colorbar(image, ax=ax)
+        fig.tight_layout()
+        safe = "".join(c if c.isalnum() else "_" for c in f"{task}_{shots}_{method}")
+        path = out / f"sensitivity_{safe}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def write_report(
+    records: Sequence[RunRecord], out: Path | str, title: str, notes: Sequence[str] = ()
+) -> list[Path]:
+    """Write ``report.md``, ``runs.csv`` and the plots into ``out``; return the paths written."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = build_report(records)
+    runs_table(records).to_csv(out / "runs.csv", index=False)
+    plots = [out / "bars.png"]
+    _plot_bars(report, plots[0])
+    if _plot_shots(report, out / "accuracy_vs_k.png"):
+        plots.append(out / "accuracy_vs_k.png")
+    if _plot_curves(report, out / "learning_curves.png"):
+        plots.append(out / "learning_curves.png")
+    plots += _plot_sensitivity(records, out)
+    markdown = _markdown(report, title, notes, [p.name for p in plots])
+    (out / "report.md").write_text(markdown, encoding="utf-8")
+    return [out / "report.md", out / "runs.csv", *plots]

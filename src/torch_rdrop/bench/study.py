@@ -1,0 +1,196 @@
+"""Hyper-parameter sweeps (``rdrop sweep``): TPE over a method's main knobs, median pruning.
+
+Every Optuna trial trains the method on each seed in turn, on the training split minus a dev
+split (``TrialSpec.use_dev``); the per-epoch dev metric is reported at step ``seed index x epochs
++ epoch``, so the median pruner compares like with like and stops hopeless settings early. The
+objective is the mean final dev metric over the seeds. Sweeps resume and share work like grids:
+the study stops once it holds ``n_trials`` finished (complete or pruned) trials.
+
+>>> [s.name for s in SEARCH_SPACES["rdrop"]]
+['alpha', 'dropout']
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from torch_rdrop.bench.spec import Scalar, Shots, TrialBackend, TrialSpec, shots_label
+from torch_rdrop.bench.store import import_optuna
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["SEARCH_SPACES", "FloatRange", "SweepSummary", "run_sweep", "search_space"]
+
+
+@dataclass(frozen=True)
+class FloatRange:
+    """A float hyper-parameter drawn from ``[low, high]`` (log-uniform if ``log``)."""
+
+    name: str
+    low: float
+    high: float
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.low < self.high or (self.log and self.low <= 0):
+            raise ValueError(
+                f"{self.name}: need low < high (and low > 0 on a log scale), "
+                f"got [{self.low}, {self.high}]"
+            )
+
+    def suggest(self, trial: optuna.trial.Trial) -> float:
+        """Draw the value for ``trial``."""
+        return trial.suggest_float(self.name, self.low, self.high, log=self.log)
+
+
+_DROPOUT = FloatRange("dropout", 0.0, 0.5)
+SEARCH_SPACES: Mapping[str, tuple[FloatRange, ...]] = {
+    "none": (_DROPOUT,),
+    "rdrop": (FloatRange("alpha", 0.05, 10.0, log=True), _DROPOUT),
+    "mixup": (FloatRange("alpha", 0.1, 4.0, log=True), _DROPOUT),
+    "manifold_mixup": (FloatRange("alpha", 0.1, 16.0, log=True), _DROPOUT),
+    "fgm": (FloatRange("epsilon", 0.05, 5.0, log=True), _DROPOUT),
+    "pgd": (
+        FloatRange("epsilon", 0.05, 5.0, log=True),
+        FloatRange("step_size", 0.01, 1.0, log=True),
+        _DROPOUT,
+    ),
+    "freelb": (
+        FloatRange("step_size", 0.01, 1.0, log=True),
+        FloatRange("init_magnitude", 0.01, 2.0, log=True),
+        _DROPOUT,
+    ),
+    "rdrop+fgm": (
+        FloatRange("alpha", 0.05, 10.0, log=True),
+        FloatRange("epsilon", 0.05, 5.0, log=True),
+        _DROPOUT,
+    ),
+}
+"""Per method, the hyper-parameters a sweep searches (names as the regularizers take them)."""
+
+
+def search_space(method: str, fixed: Mapping[str, Scalar] = ()) -> tuple[FloatRange, ...]:
+    """The method's ranges, without the names held fixed by ``fixed``.
+
+    >>> [r.name for r in search_space("rdrop+fgm", {"dropout": 0.1})]
+    ['alpha', 'epsilon']
+    >>> search_space("dropconnect")
+    Traceback (most recent call last):
+    ...
+    ValueError: method: no search space for 'dropconnect'; choose from none, rdrop, mixup, ...
+    """
+    if method not in SEARCH_SPACES:
+        raise ValueError(
+            f"method: no search space for {method!r}; choose from {', '.join(SEARCH_SPACES)}"
+        )
+    fixed = dict(fixed)
+    return tuple(r for r in SEARCH_SPACES[method] if r.name not in fixed)
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """The state of a sweep: counts and the best trial so far (None before the first completes)."""
+
+    complete: int
+    pruned: int
+    best_value: float | None
+    best_params: Mapping[str, Any]
+    top: Sequence[tuple[int, float, Mapping[str, Any]]]
+
+
+def summarize_sweep(study: optuna.Study, top: int = 5) -> SweepSummary:
+    """Counts, the best trial and the ``top`` trials by value."""
+    optuna = import_optuna()
+    state = optuna.trial.TrialState
+    complete = study.get_trials(deepcopy=False, states=(state.COMPLETE,))
+    pruned = study.get_trials(deepcopy=False, states=(state.PRUNED,))
+    if not complete:
+        return SweepSummary(0, len(pruned), None, {}, ())
+    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    ranked = sorted(complete, key=lambda t: -t.value if maximize else t.value)
+    rows = tuple((t.number, float(t.value), dict(t.params)) for t in ranked[:top])
+    return SweepSummary(len(complete), len(pruned), rows[0][1], rows[0][2], rows)
+
+
+def run_sweep(
+    storage: optuna.storages.BaseStorage,
+    study_name: str,
+    backend: TrialBackend,
+    *,
+    task: str,
+    method: str,
+    shots: Shots,
+    seeds: Sequence[int],
+    n_trials: int,
+    fixed: Mapping[str, Scalar] | None = None,
+    greater_is_better: bool = True,
+    sampler_seed: int | None = None,
+    on_trial: Callable[[SweepSummary], None] | None = None,
+) -> SweepSummary:
+    """Run TPE trials until the study holds ``n_trials`` finished ones; return the summary."""
+    optuna = import_optuna()
+    if n_trials < 1:
+        raise ValueError(f"n_trials must be >= 1, got {n_trials}")
+    if not seeds:
+        raise ValueError("seeds must not be empty")
+    fixed = dict(fixed or {})
+    ranges = search_space(method, fixed)
+    if not ranges:
+        raise ValueError(f"every hyper-parameter of {method!r} is fixed: nothing to search")
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
+    study = optuna.create_study(
+        storage=storage,
+        study_name=study_name,
+        sampler=optuna.samplers.TPESampler(seed=sampler_seed),
+        pruner=pruner,
+        direction="maximize" if greater_is_better else "minimize",
+        load_if_exists=True,
+    )
+    identity = {
+        "kind": "sweep",
+        "backend": backend.name,
+        "task": task,
+        "method": method,
+        "shots": shots_label(shots),
+    }
+    for name, value in identity.items():
+        seen = study.user_attrs.get(name)
+        if seen is None:
+            study.set_user_attr(name, value)
+        elif seen != value:
+            raise ValueError(
+                f"study {study_name!r} is a sweep with {name}={seen!r}, not {value!r}; "
+                "choose another --study"
+            )
+
+    def objective(trial: optuna.trial.Trial) -> float:
+        params = {**fixed, **{r.name: r.suggest(trial) for r in ranges}}
+        step = 0
+        finals = []
+
+        def on_epoch(_epoch: int, value: float, _values: Mapping[str, float]) -> None:
+            nonlocal step
+            trial.report(float(value), step)
+            step += 1
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"dev {value:.4f} below the median at step {step - 1}")
+
+        for seed in seeds:
+            spec = TrialSpec(task, method, shots, seed, seed, params, use_dev=True)
+            finals.append(backend.run(spec, on_epoch).value)
+        trial.set_user_attr("seed_values", finals)
+        return math.fsum(finals) / len(finals)
+
+    def report(study: optuna.Study, _trial: Any) -> None:
+        if on_trial is not None:
+            on_trial(summarize_sweep(study))
+
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    stop = optuna.study.MaxTrialsCallback(n_trials, states=states)
+    if len(study.get_trials(deepcopy=False, states=states)) < n_trials:
+        study.optimize(objective, callbacks=[stop, report])
+    return summarize_sweep(study)

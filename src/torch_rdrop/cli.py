@@ -1,0 +1,402 @@
+"""The ``rdrop`` command: benchmark grids, sweeps and reports on an Optuna store.
+
+``rdrop bench`` runs a grid (resumable; start it on several machines against one PostgreSQL URL to
+share the work), ``rdrop report`` turns the finished runs into ``report.md``, ``runs.csv`` and
+plots, ``rdrop sweep`` tunes one method, ``rdrop tasks`` lists the benchmark tasks and ``rdrop
+demo`` runs a small real comparison end to end. Bad input ends with one ``error:`` line and exit
+status 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+try:
+    import typer
+    from rich.console import Console, Group
+    from rich.live import Live
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.table import Table
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "the rdrop command needs typer and rich: pip install 'torch-rdrop[bench]'"
+    ) from exc
+
+import torch_rdrop
+from torch_rdrop.bench.runner import GridProgress, RunRecord
+from torch_rdrop.bench.spec import (
+    METHODS,
+    Grid,
+    TrialBackend,
+    load_backend,
+    parse_names,
+    parse_params,
+    parse_seeds,
+    parse_shots,
+    shots_label,
+)
+from torch_rdrop.bench.store import StoreError, StoreOptions, display_url, open_storage, storage_url
+
+__all__ = ["app"]
+
+DEFAULT_BACKEND = "torch_rdrop.bench.digits:BACKEND"
+"""The trial backend ``rdrop bench`` uses unless ``--backend`` names another."""
+
+app = typer.Typer(
+    name="rdrop",
+    help="R-Drop benchmark: grids, sweeps and reports on an Optuna store.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+
+class CommandError(Exception):
+    """A message for the user; the command exits with status 1."""
+
+
+@contextlib.contextmanager
+def _clean_errors() -> Iterator[None]:
+    """Bad input, storage trouble and missing extras become one ``error:`` line, exit 1."""
+    try:
+        yield
+    except (ValueError, StoreError, ImportError, CommandError) as exc:
+        errors.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"torch-rdrop {torch_rdrop.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """R-Drop benchmark: grids, sweeps and reports on an Optuna store."""
+
+
+StorageOpt = Annotated[
+    str,
+    typer.Option(help="Store: a SQLite file path or an SQLAlchemy URL (postgresql+psycopg://...)."),
+]
+StudyOpt = Annotated[str, typer.Option(help="Study name inside the store.")]
+BackendOpt = Annotated[
+    str, typer.Option(help="Trial backend as package.module:ATTRIBUTE.", show_default=True)
+]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param",
+        "-p",
+        help="[METHOD.]NAME=VALUE[,VALUE...]; several values make a grid axis. Repeatable.",
+    ),
+]
+HeartbeatOpt = Annotated[int, typer.Option(help="Seconds between a worker's heartbeats.")]
+GraceOpt = Annotated[
+    int, typer.Option(help="Seconds without heartbeat before a run is declared dead and redone.")
+]
+
+
+def _backend(ref: str, methods: str | None = None) -> TrialBackend:
+    backend = load_backend(ref)
+    if methods is not None:
+        chosen = parse_names(methods, METHODS, "methods")
+        unsupported = [m for m in chosen if m not in backend.methods]
+        if unsupported:
+            raise CommandError(
+                f"methods: backend {backend.name!r} does not run {', '.join(unsupported)}; "
+                f"it runs {', '.join(backend.methods)}"
+            )
+    return backend
+
+
+def _results_table(records: list[RunRecord], limit: int = 24) -> Table:
+    """Mean ± std and n per task, K and method (the live table of ``rdrop bench``)."""
+    from torch_rdrop.bench.report import arm_label, varying_params
+
+    varying = varying_params(records)
+    cells: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    for record in records:
+        group = (record.point.task, shots_label(record.point.shots), arm_label(record, varying))
+        cells[group].append(record.result.value)
+    metric = records[0].result.metric if records else "metric"
+    table = Table(title="finished runs", title_justify="left")
+    for name in ("task", "K", "method", "n", metric):
+        table.add_column(name, justify="right" if name in ("K", "n", metric) else "left")
+    for (task, shots, arm), values in sorted(cells.items())[:limit]:
+        mean = sum(values) / len(values)
+        std = (
+            (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+            if len(values) > 1
+            else 0.0
+        )
+        table.add_row(task, shots, arm, str(len(values)), f"{mean:.4f} ± {std:.4f}")
+    if len(cells) > limit:
+        table.caption = f"... and {len(cells) - limit} more rows (see rdrop report)"
+    return table
+
+
+def _run_bench(
+    backend: TrialBackend, grid: Grid, storage: str, study: str, options: StoreOptions
+) -> list[RunRecord]:
+    from torch_rdrop.bench.runner import run_grid
+
+    url = storage_url(storage)
+    store = open_storage(url, options)
+    progress = Progress(
+        TextColumn("[bold]grid"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("running elsewhere: {task.fields[running]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    bar: dict[str, Any] = {}
+    live = Live(Group(progress, Table()), console=console, refresh_per_second=4, transient=False)
+
+    def on_progress(state: GridProgress) -> None:
+        running = len(state.running)
+        if "id" not in bar:  # start counting at what is already done, so ETA is for this run
+            bar["id"] = progress.add_task(
+                "grid", total=state.total, completed=state.done, running=running
+            )
+        progress.update(bar["id"], completed=state.done, running=running)
+        live.update(Group(progress, _results_table(list(state.finished.values()))))
+
+    console.print(
+        f"grid: {len(grid.points())} runs ({', '.join(grid.tasks)} x {', '.join(grid.methods)} x "
+        f"K {', '.join(shots_label(s) for s in grid.shots)} x {len(grid.seeds)} seeds) -> "
+        f"study {study!r} in {display_url(url)}"
+    )
+    from torch_rdrop.bench.store import store_errors
+
+    start = time.perf_counter()
+    with store_errors(url), live:
+        records = run_grid(store, study, grid, backend, on_progress=on_progress)
+    seconds = time.perf_counter() - start
+    console.line()
+    console.print(f"{len(records)} runs finished in the study; this command took {seconds:.1f} s")
+    return records
+
+
+@app.command()
+def bench(
+    tasks: Annotated[str, typer.Option(help="Comma-separated task names, or 'all'.")] = "digits",
+    methods: Annotated[
+        str, typer.Option(help=f"Comma-separated, from: {', '.join(METHODS)}; or 'all'.")
+    ] = "none,rdrop",
+    seeds: Annotated[str, typer.Option(help="Seeds: '0-4', '0,2,5' or a mix.")] = "0-4",
+    shots: Annotated[str, typer.Option(help="K per class: '16', '8,16,full'.")] = "16",
+    param: ParamOpt = None,
+    storage: StorageOpt = "rdrop-bench.db",
+    study: StudyOpt = "bench",
+    backend: BackendOpt = DEFAULT_BACKEND,
+    heartbeat_interval: HeartbeatOpt = 10,
+    grace_period: GraceOpt = 30,
+) -> None:
+    """Run a benchmark grid (task x method x K x seed); re-running resumes where it stopped."""
+    with _clean_errors():
+        chosen = _backend(backend, methods)
+        grid = Grid(
+            tasks=parse_names(tasks, chosen.tasks, "tasks"),
+            methods=parse_names(methods, chosen.methods, "methods"),
+            seeds=parse_seeds(seeds),
+            shots=parse_shots(shots),
+            params=parse_params(param or []),
+        )
+        options = StoreOptions(heartbeat_interval=heartbeat_interval, grace_period=grace_period)
+        _run_bench(chosen, grid, storage, study, options)
+
+
+@app.command()
+def report(
+    storage: StorageOpt = "rdrop-bench.db",
+    study: StudyOpt = "bench",
+    out: Annotated[Path, typer.Option(help="Folder for report.md, runs.csv and the plots.")] = Path(
+        "rdrop-report"
+    ),
+) -> None:
+    """Write report.md, runs.csv and PNG plots from the finished runs of a study."""
+    with _clean_errors():
+        _write_report(storage, study, out)
+
+
+def _write_report(storage: str, study: str, out: Path) -> None:
+    from torch_rdrop.bench.report import build_report, load_runs, write_report
+    from torch_rdrop.bench.store import store_errors
+
+    url = storage_url(storage)
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
+        raise CommandError(f"storage {display_url(url)} does not exist: run `rdrop bench` first")
+    with store_errors(url):
+        records, complete = load_runs(open_storage(url), study)
+    notes = [
+        f"Study `{study}` in `{display_url(url)}`: {len(records)} finished grid points "
+        f"({complete} COMPLETE trials; {complete - len(records)} duplicates ignored).",
+        f"Training time {sum(r.result.seconds for r in records):.1f} s in total.",
+        "Versions: "
+        + ", ".join(sorted({f"{k} {v}" for r in records for k, v in r.result.versions.items()})),
+    ]
+    paths = write_report(records, out, f"R-Drop benchmark: {study}", notes)
+    summary = build_report(records)
+    table = Table(title=f"ranking ({summary.metric})", title_justify="left")
+    for name in ("rank", "arm", "average rank", "win/tie/loss vs none"):
+        table.add_column(name)
+    for i, (arm, (rank, _n)) in enumerate(summary.ranks.items(), 1):
+        wtl = summary.win_tie_loss.get(arm)
+        table.add_row(str(i), arm, f"{rank:.2f}", str(wtl) if wtl else "–")
+    console.print(table)
+    for path in paths:
+        console.print(f"wrote {path}")
+
+
+@app.command()
+def sweep(
+    task: Annotated[str, typer.Option(help="The task to tune on.")] = "digits",
+    method: Annotated[str, typer.Option(help="The method to tune.")] = "rdrop",
+    seeds: Annotated[str, typer.Option(help="Seeds each trial trains on.")] = "0-2",
+    shots: Annotated[str, typer.Option(help="K per class (one value).")] = "16",
+    trials: Annotated[int, typer.Option(help="Finished trials the study should hold.")] = 20,
+    param: ParamOpt = None,
+    storage: StorageOpt = "rdrop-sweep.db",
+    study: Annotated[
+        str | None, typer.Option(help="Study name [default: sweep-TASK-METHOD].")
+    ] = None,
+    backend: BackendOpt = DEFAULT_BACKEND,
+    heartbeat_interval: HeartbeatOpt = 10,
+    grace_period: GraceOpt = 30,
+) -> None:
+    """Tune a method's main hyper-parameters (TPE, median pruning on the per-epoch dev metric)."""
+    from torch_rdrop.bench.store import store_errors
+    from torch_rdrop.bench.study import SweepSummary, run_sweep
+
+    with _clean_errors():
+        chosen = _backend(backend, method)
+        (task_name,) = parse_names(task, chosen.tasks, "task")[:1]
+        k = parse_shots(shots)
+        if len(k) != 1:
+            raise CommandError(f"shots: a sweep takes one K, got {shots!r}")
+        fixed: dict[str, Any] = {}
+        for setting in parse_params(param or []):
+            if len(setting.values) != 1 or setting.method not in (None, method):
+                raise CommandError(
+                    f"param: a sweep takes fixed NAME=VALUE for {method}, got {setting}"
+                )
+            fixed[setting.name] = setting.values[0]
+        name = study or f"sweep-{task_name}-{method}"
+        url = storage_url(storage)
+        options = StoreOptions(heartbeat_interval=heartbeat_interval, grace_period=grace_period)
+
+        def on_trial(summary: SweepSummary) -> None:
+            best = "–" if summary.best_value is None else f"{summary.best_value:.4f}"
+            console.print(
+                f"trials: {summary.complete} complete, {summary.pruned} pruned; best dev {best}"
+            )
+
+        with store_errors(url):
+            summary = run_sweep(
+                open_storage(url, options),
+                name,
+                chosen,
+                task=task_name,
+                method=method,
+                shots=k[0],
+                seeds=parse_seeds(seeds),
+                n_trials=trials,
+                fixed=fixed,
+                on_trial=on_trial,
+            )
+        table = Table(title=f"sweep {name!r}: best trials (mean dev metric)", title_justify="left")
+        for column in ("trial", "value", "params"):
+            table.add_column(column)
+        for number, value, params in summary.top:
+            shown = " ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
+            )
+            table.add_row(str(number), f"{value:.4f}", shown)
+        console.print(table)
+        if summary.best_params:
+            flags = " ".join(f"-p {method}.{k}={v:.4g}" for k, v in summary.best_params.items())
+            console.print(f"benchmark the best: rdrop bench --methods none,{method} {flags}")
+
+
+@app.command()
+def tasks(
+    load: Annotated[bool, typer.Option(help="Read each data set for its size and classes.")] = True,
+) -> None:
+    """List the benchmark tasks: source package, size, classes, licence."""
+    with _clean_errors():
+        from torch_rdrop.bench.tasks import task_rows
+
+        rows = task_rows(load=load)
+        table = Table(title="benchmark tasks", title_justify="left")
+        columns = (
+            "name",
+            "kind",
+            "language",
+            "model",
+            "source",
+            "size",
+            "classes",
+            "metric",
+            "licence",
+        )
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*(str(row.get(c, "")) for c in columns))
+        console.print(table)
+        backend = load_backend(DEFAULT_BACKEND)
+        console.print(
+            f"`rdrop bench` runs the tasks of its trial backend; the default backend "
+            f"{backend.name!r} runs: {', '.join(backend.tasks)}"
+        )
+
+
+@app.command()
+def demo(
+    storage: StorageOpt = "rdrop-demo.db",
+    out: Annotated[Path, typer.Option(help="Folder for the report.")] = Path("demo-report"),
+    seeds: Annotated[str, typer.Option(help="Seeds.")] = "0-2",
+    shots: Annotated[str, typer.Option(help="K per class.")] = "4,16",
+    epochs: Annotated[int, typer.Option(help="Training epochs per run.")] = 15,
+) -> None:
+    """A real comparison end to end: none, rdrop, mixup and fgm on digits, then the report."""
+    with _clean_errors():
+        backend = _backend(DEFAULT_BACKEND, "none,rdrop,mixup,fgm")
+        grid = Grid(
+            tasks=backend.tasks,
+            methods=("none", "rdrop", "mixup", "fgm"),
+            seeds=parse_seeds(seeds),
+            shots=parse_shots(shots),
+            params=parse_params([f"epochs={epochs}"]),
+        )
+        _run_bench(backend, grid, storage, "demo", StoreOptions())
+        _write_report(storage, "demo", out)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())
