@@ -1,0 +1,97 @@
+"""The report: statistics against hand-computed values, one row per point, plots written."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from torch_rdrop.bench.report import build_report, write_report
+from torch_rdrop.bench.runner import RunRecord
+from torch_rdrop.bench.spec import GridPoint, TrialResult
+
+# task "t", K=8: seeds 0-2. none 0.60 0.70 0.65; rdrop 0.66 0.74 0.71; mixup 0.58 0.69 0.66
+VALUES = {
+    "none": [0.60, 0.70, 0.65],
+    "rdrop": [0.66, 0.74, 0.71],
+    "mixup": [0.58, 0.69, 0.66],
+}
+
+
+def _record(method: str, seed: int, value: float, shots: int | None = 8, **params) -> RunRecord:
+    point = GridPoint.make("t", method, shots, seed, params)
+    curve = [value / 2, value]
+    result = TrialResult(
+        "accuracy", {"accuracy": value}, {"accuracy": curve, "loss": [1.0, 0.5]}, 1.5, 100.0,
+        {"torch": "2"},
+    )  # fmt: skip
+    return RunRecord(point, seed + 10 * len(method), result)
+
+
+def _records() -> list[RunRecord]:
+    return [_record(m, s, v) for m, vs in VALUES.items() for s, v in enumerate(vs)]
+
+
+def test_statistics_match_hand_computation() -> None:
+    report = build_report(_records())
+    rows = {row.arm: row for row in report.groups[("t", "8")]}
+    rdrop = rows["rdrop"]
+    # mean (0.66 + 0.74 + 0.71) / 3 = 0.70333; deviations -.04333 .03667 .00667 -> std .040415
+    assert rdrop.summary.mean == pytest.approx(0.703333, abs=1e-6)
+    assert rdrop.summary.std == pytest.approx(0.040415, abs=1e-6)
+    # t(0.975, 2) = 4.302653: half width 4.302653 * .040415 / sqrt(3) = .100397
+    assert rdrop.summary.half_width == pytest.approx(0.100397, abs=1e-5)
+    # paired vs none: d = .06 .04 .06 -> mean .05333, sd .011547, t = 8.0, p(2 df) = .01527
+    assert rdrop.paired.mean_diff == pytest.approx(0.053333, abs=1e-6)
+    assert rdrop.paired.t_pvalue == pytest.approx(0.01527, abs=1e-4)
+    assert rdrop.paired.wilcoxon_pvalue == pytest.approx(0.25)  # 3 positive pairs: 2/8
+    assert rows["none"].paired is None
+    # mixup: d = -.02 -.01 .01 -> a tie; rdrop: p < .05 and positive -> a win
+    assert str(report.win_tie_loss["rdrop"]) == "1/0/0"
+    assert str(report.win_tie_loss["mixup"]) == "0/1/0"
+    assert list(report.ranks) == ["rdrop", "none", "mixup"]  # means .7033 .65 .6433
+    assert report.curves[("t", "8")]["rdrop"] == pytest.approx([0.703333 / 2, 0.703333], abs=1e-6)
+
+
+def test_arms_split_by_the_parameters_that_vary() -> None:
+    records = [_record("none", s, 0.6 + s / 100, epochs=3) for s in range(2)]
+    records += [_record("rdrop", s, 0.7, alpha=a, epochs=3) for s in range(2) for a in (0.5, 1)]
+    arms = [row.arm for row in build_report(records).groups[("t", "8")]]
+    assert arms == ["none", "rdrop alpha=0.5", "rdrop alpha=1"]  # epochs is the same everywhere
+
+
+def test_files_are_written(tmp_path: Path) -> None:
+    records = _records() + [_record(m, s, v - 0.2, shots=2) for m, vs in VALUES.items()
+                            for s, v in enumerate(vs)]  # fmt: skip
+    records += [
+        _record("rdrop", s, 0.6 + a / 10 - d / 5, alpha=a, dropout=d)
+        for s in range(2) for a in (0.5, 1.0) for d in (0.1, 0.3)
+    ]  # fmt: skip
+    paths = write_report(records, tmp_path / "out", "Title", ["a note"])
+    names = sorted(p.name for p in paths)
+    assert names == sorted(
+        [
+            "report.md", "runs.csv", "bars.png", "accuracy_vs_k.png", "learning_curves.png",
+            "sensitivity_t_8_rdrop.png",
+        ]
+    )  # fmt: skip
+    for path in paths:
+        assert path.stat().st_size > 1000, path
+        if path.suffix == ".png":
+            assert path.read_bytes().startswith(b"\x89PNG")
+    with (tmp_path / "out" / "runs.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(records)
+    assert {"task", "method", "shots", "seed", "value", "metric_accuracy", "seconds"} <= set(
+        rows[0]
+    )
+    assert {r["shots"] for r in rows} == {"8", "2"}
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "# Title" in text and "a note" in text and "## t, K = 8" in text
+    assert "| rdrop | 3 | 0.7033 ± 0.0404 | [0.6029, 0.8037] | +0.0533 | 0.015 | 0.250 |" in text
+
+
+def test_no_runs_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="no finished runs yet: run `rdrop bench` first"):
+        build_report([])

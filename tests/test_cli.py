@@ -1,0 +1,153 @@
+"""The `rdrop` command end to end on a temporary SQLite store, and its errors on bad input."""
+
+from __future__ import annotations
+
+import csv
+import socket
+from pathlib import Path
+
+import optuna
+import pytest
+from typer.testing import CliRunner
+
+from torch_rdrop import __version__
+from torch_rdrop.cli import app
+
+runner = CliRunner()
+SMALL = ["--tasks", "digits", "--methods", "none,rdrop", "--seeds", "0-1", "--shots", "4"]
+SMALL += ["--param", "epochs=2"]
+
+
+def _run(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def _count_trials(db: Path, study: str) -> int:
+    return len(optuna.load_study(study_name=study, storage=f"sqlite:///{db}").get_trials())
+
+
+def test_version() -> None:
+    result = _run("--version")
+    assert result.exit_code == 0 and result.output.strip() == f"torch-rdrop {__version__}"
+
+
+def test_bench_resume_and_report(tmp_path: Path) -> None:
+    db = tmp_path / "runs.db"
+    result = _run("bench", *SMALL, "--storage", str(db), "--study", "s")
+    assert result.exit_code == 0, result.output
+    assert "grid: 4 runs" in result.output and "4 runs finished in the study" in result.output
+    assert "4/4" in result.output and "rdrop" in result.output  # the bar and the live table
+    again = _run("bench", *SMALL, "--storage", str(db), "--study", "s")
+    assert again.exit_code == 0 and _count_trials(db, "s") == 4  # nothing ran twice
+
+    out = tmp_path / "report"
+    result = _run("report", "--storage", str(db), "--study", "s", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "ranking (accuracy)" in result.output
+    with (out / "runs.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted((r["method"], r["seed"]) for r in rows) == [
+        ("none", "0"), ("none", "1"), ("rdrop", "0"), ("rdrop", "1"),
+    ]  # fmt: skip
+    assert (
+        "4 finished grid points (4 COMPLETE trials; 0 duplicates ignored)"
+        in (out / "report.md").read_text()
+    )
+    assert (out / "bars.png").stat().st_size > 1000
+
+
+def test_sweep(tmp_path: Path) -> None:
+    db = str(tmp_path / "sweep.db")
+    args = ["sweep", "--method", "rdrop", "--seeds", "0", "--shots", "8", "--trials", "3"]
+    result = _run(*args, "--param", "epochs=2", "--storage", db)
+    assert result.exit_code == 0, result.output
+    assert "best trials" in result.output and "alpha=" in result.output
+    assert "rdrop bench --methods none,rdrop -p rdrop.alpha=" in result.output
+    study = optuna.load_study(study_name="sweep-digits-rdrop", storage=f"sqlite:///{db}")
+    assert len(study.trials) == 3 and study.user_attrs["kind"] == "sweep"
+    assert all(t.intermediate_values for t in study.trials)  # per-epoch dev values for pruning
+    again = _run(*args, "--param", "epochs=2", "--storage", db)  # already holds 3: runs none
+    assert again.exit_code == 0 and len(study.trials) == 3
+
+
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    db = str(tmp_path / "demo.db")
+    args = ["--storage", db, "--out", str(out), "--seeds", "0", "--shots", "4", "--epochs", "2"]
+    result = _run("demo", *args)
+    assert result.exit_code == 0, result.output
+    assert "4 runs finished" in result.output
+    assert {"report.md", "runs.csv", "bars.png"} <= {p.name for p in out.iterdir()}
+
+
+def test_tasks_lists_the_task_layer() -> None:
+    pytest.importorskip("torch_rdrop.bench.tasks")
+    result = _run("tasks", "--no-load")
+    assert result.exit_code == 0, result.output
+    assert "benchmark tasks" in result.output and "digits" in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tasks", "sst9"], "tasks: unknown 'sst9'; choose from digits"),
+        (["--methods", "none,dropblock"], "methods: unknown 'dropblock'; choose from none, rdrop"),
+        (["--methods", "pgd"], "backend 'digits' does not run pgd"),
+        (["--seeds", "0-"], "seeds: '0-' is not an integer >= 0 or a range like 0-4"),
+        (["--seeds", "4-2"], "seeds: range '4-2' runs backwards"),
+        (["--shots", "sixteen"], "shots: 'sixteen' is not an integer >= 1 or 'full'"),
+        (["--shots", "400"], "shots=400 is more than class 0 of digits has for training"),
+        (["--param", "alpha"], "param: expected [METHOD.]NAME=VALUE"),
+        (["--backend", "nowhere:X"], "cannot import 'nowhere'"),
+    ],
+)
+def test_bad_bench_input_is_one_clean_line(tmp_path: Path, args: list[str], message: str) -> None:
+    base = ["bench", "--seeds", "0", "--shots", "4", "--param", "epochs=1"]
+    result = runner.invoke(app, [*base, *args, "--storage", str(tmp_path / "runs.db")])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.stderr.startswith("error: ") and message in result.stderr, result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_bad_storage_is_one_clean_line(tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.db"
+    corrupt.write_text("definitely not sqlite\n" * 20)
+    cases = [
+        (["bench", "--storage", str(corrupt)], "is not an SQLite database"),
+        (["report", "--storage", str(corrupt)], "is not an SQLite database"),
+        (["report", "--storage", str(tmp_path / "none.db")], "does not exist: run `rdrop bench`"),
+        (["bench", "--storage", str(tmp_path / "no" / "x.db")], "does not exist; create it"),
+    ]
+    if _psycopg_available():
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{_free_port()}/bench"
+        cases.append((["bench", "--storage", url], "cannot open storage postgresql+psycopg"))
+    for args, message in cases:
+        result = runner.invoke(app, [*args, "--seeds", "0"] if args[0] == "bench" else args)
+        assert result.exit_code == 1, (args, result.output)
+        assert result.stderr.startswith("error: ") and message in result.stderr, result.stderr
+
+
+def test_report_of_an_unknown_study(tmp_path: Path) -> None:
+    db = str(tmp_path / "runs.db")
+    assert (
+        _run("bench", *SMALL[:6], "--seeds", "0", "--param", "epochs=1", "--storage", db).exit_code
+        == 0
+    )
+    result = runner.invoke(app, ["report", "--storage", db, "--study", "nope"])
+    assert result.exit_code == 1
+    assert "study 'nope' is not in the storage; studies there: bench" in result.stderr
+
+
+def _psycopg_available() -> bool:
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return False
+    return True
