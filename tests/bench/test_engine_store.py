@@ -77,3 +77,13 @@ def test_unknown_dialect() -> None:
 def test_options_are_checked() -> None:
     with pytest.raises(ValueError, match=r"grace_period \(2 s\) must exceed heartbeat_interval"):
         StoreOptions(heartbeat_interval=2, grace_period=2)
+
+
+def test_missing_optuna_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from torch_rdrop.bench.store import import_optuna
+
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    with pytest.raises(ImportError, match=r"pip install 'torch-rdrop\[bench\]'"):
+        import_optuna()

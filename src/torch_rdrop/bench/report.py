@@ -336,6 +336,12 @@ def _plot_curves(report: Report, path: Path) -> bool:
     return True
 
 
+def _numeric_first(value: Any) -> tuple[bool, float, str]:
+    """Sort numbers by value (0.5 < 2 < 10), then anything else by its text."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return (not number, float(value) if number else 0.0, str(value))
+
+
 def _plot_sensitivity(records: Sequence[RunRecord], out: Path) -> list[Path]:
     """Heat maps of the mean metric over alpha x dropout, per task, K and method, when they vary."""
     cells: dict[tuple[str, str, str], dict[tuple[Any, Any], list[float]]] = defaultdict(
@@ -348,8 +354,8 @@ def _plot_sensitivity(records: Sequence[RunRecord], out: Path) -> list[Path]:
             cells[where][(params.get("alpha"), params.get("dropout"))].append(r.result.value)
     written = []
     for (task, shots, method), table in sorted(cells.items()):
-        alphas = sorted({a for a, _ in table}, key=str)
-        dropouts = sorted({d for _, d in table}, key=str)
+        alphas = sorted({a for a, _ in table}, key=_numeric_first)
+        dropouts = sorted({d for _, d in table}, key=_numeric_first)
         if len(alphas) * len(dropouts) < 2:
             continue
         grid = np.full((len(dropouts), len(alphas)), np.nan)
