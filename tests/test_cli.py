@@ -68,6 +68,8 @@ def test_sweep(tmp_path: Path) -> None:
     assert all(t.intermediate_values for t in study.trials)  # per-epoch dev values for pruning
     again = _run(*args, "--param", "epochs=2", "--storage", db)  # already holds 3: runs none
     assert again.exit_code == 0 and len(study.trials) == 3
+    result = runner.invoke(app, ["report", "--storage", db, "--study", "sweep-digits-rdrop"])
+    assert result.exit_code == 1 and "is a sweep, not a benchmark grid" in result.stderr
 
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:

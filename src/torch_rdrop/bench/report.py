@@ -57,6 +57,11 @@ def load_runs(storage: optuna.storages.BaseStorage, study_name: str) -> tuple[li
         shown = ", ".join(sorted(names)) or "none"
         raise ValueError(f"study {study_name!r} is not in the storage; studies there: {shown}")
     study = optuna.load_study(study_name=study_name, storage=storage)
+    if study.user_attrs.get("kind") == "sweep":
+        raise ValueError(
+            f"study {study_name!r} is a sweep, not a benchmark grid: `rdrop sweep` prints its best "
+            "trials; benchmark them with `rdrop bench --param ...` into a grid study"
+        )
     trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     records = sorted(finished_runs(trials).values(), key=lambda r: r.point.sort_key())
     return records, len(trials)
