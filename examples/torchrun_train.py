@@ -15,6 +15,7 @@ of the doubled batch, so DDP sees one forward per backward) and seeds its dropou
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 
@@ -86,14 +87,17 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         x, y = test.tensors
         accuracy = (model(x).argmax(-1) == y).float().mean().item()
     first_weight = model[0].weight.detach().flatten()[:4].clone()
+    in_sync = True
     if distributed:
         gathered = [torch.zeros_like(first_weight) for _ in range(size)]
         dist.all_gather(gathered, first_weight)
         in_sync = all(torch.equal(gathered[0], other) for other in gathered)
+        # Drop what holds the process group, then destroy it: a gloo group still referenced at
+        # interpreter exit can abort the process ("terminate called without an active exception").
+        del rdrop, ddp, out
+        gc.collect()
         dist.barrier()
         dist.destroy_process_group()
-    else:
-        in_sync = True
     result = {
         "world_size": size,
         "task_loss": parts[0].item(),

@@ -4,6 +4,7 @@ dropout mask with and without the per-rank seeding."""
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
@@ -48,7 +49,10 @@ def main(out: Path) -> None:
         trainer = train_with(cls, model, Examples(), str(out / name), batch_size=4, steps=1)
         rank = trainer.args.process_index
         torch.save(model.first_mask, out / f"mask-{name}-{rank}.pt")
-    # leaving the process group up at exit can abort the interpreter ("terminate called")
+    # drop what holds the process group before destroying it (a gloo group still referenced at
+    # interpreter exit can abort the process: "terminate called without an active exception")
+    del trainer, model
+    gc.collect()
     if torch.distributed.is_initialized():
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()

@@ -5,6 +5,7 @@ first real dropout mask with and without the per-rank seeding."""
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
@@ -35,6 +36,10 @@ def main(out: Path) -> None:
         probe = LitDropoutProbe(seed_ranks=seed_ranks)
         trainer = fit(probe, str(out), batch_size=4, steps=1, **ddp)
         torch.save(probe.first_mask, out / f"mask-{name}-{trainer.global_rank}.pt")
+    # drop what holds the process group before destroying it (a gloo group still referenced at
+    # interpreter exit can abort the process: "terminate called without an active exception")
+    del trainer, module, probe
+    gc.collect()
     if torch.distributed.is_initialized():
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
