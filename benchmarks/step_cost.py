@@ -181,6 +181,7 @@ def make_step(variant: str, work: Workload) -> Callable[[], None]:
 
 VARIANTS = [
     "plain",
+    "plain, doubled batch (compute floor)",
     "rdrop concat",
     "rdrop interleave",
     "rdrop sequential",
@@ -258,8 +259,14 @@ def report(model_name: str, rounds: int, with_compile: bool) -> list[str]:
         lines.append(f"| {variant} | {times[variant] * 1000:.1f} ms | "
                      f"{times[variant] / base:.2f}x | {memory:.0f} MiB |")  # fmt: skip
         print(lines[-1], flush=True)
-    lines.append("")
-    lines.append("Eval rows are relative to the bare model's eval forward.")
+    floor = times["plain, doubled batch (compute floor)"]
+    lines += [
+        "",
+        f"R-Drop concat / compute floor (plain step on the doubled batch): "
+        f"{times['rdrop concat'] / floor:.2f}x; seed snippet / concat: "
+        f"{times['seed snippet (two forwards, two kl_div)'] / times['rdrop concat']:.2f}x.",
+        "Eval rows are relative to the bare model's eval forward.",
+    ]
     if with_compile:
         eager, compiled = compile_speedup(model_name, rounds)
         lines.append(
