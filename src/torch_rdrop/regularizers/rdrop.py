@@ -44,6 +44,8 @@ class RDropConfig:
     divergence: Literal["kl", "js", "mse"] = "kl"
     reduction: Reduction = "batchmean"
     detach: bool = False
+    #: The cheap mode: duplicate the batch only from this submodule on (:mod:`torch_rdrop.partial`).
+    duplicate_from: str | None = None
 
     def __post_init__(self) -> None:
         if not callable(self.alpha):
@@ -90,6 +92,7 @@ class RDropRegularizer(Regularizer):
                 divergence=c.divergence,
                 reduction=c.reduction,
                 detach=c.detach,
+                duplicate_from=c.duplicate_from,
             )
         return self._wrapper
 
