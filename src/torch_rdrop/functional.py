@@ -59,6 +59,7 @@ __all__ = [
     "cross_entropy",
     "js_divergence",
     "mse_consistency",
+    "multilabel_symmetric_kl",
     "rdrop_loss",
     "reduce_rows",
     "symmetric_kl",
@@ -223,10 +224,45 @@ def mse_consistency(
     return _divergence(_rows_mse, outputs_a, outputs_b, mask, reduction, chunk_size)
 
 
+def multilabel_symmetric_kl(
+    logits_a: Tensor,
+    logits_b: Tensor,
+    mask: Tensor | None = None,
+    reduction: Reduction = "batchmean",
+    chunk_size: int | None = None,
+) -> Tensor:
+    """Symmetric KL between independent per-label Bernoullis (sigmoid outputs), halved.
+
+    The consistency for multi-label heads trained with ``BCEWithLogitsLoss``, where a softmax
+    across labels would treat them as exclusive. Each label is a row of two classes
+    (logits ``0`` and ``x``), so ``batchmean`` averages over examples x labels as the BCE does.
+    ``mask`` (True = keep) may cover the examples only or every label.
+
+    >>> a = torch.tensor([[2.0, -1.0]]); b = torch.tensor([[0.0, -1.0]])
+    >>> manual = symmetric_kl(torch.tensor([[0.0, 2.0]]), torch.tensor([[0.0, 0.0]])) / 2
+    >>> torch.allclose(multilabel_symmetric_kl(a, b), manual)
+    True
+    """
+    check_pair(logits_a, logits_b)
+    if mask is not None:
+        if not isinstance(mask, Tensor) or tuple(mask.shape) != tuple(logits_a.shape[: mask.dim()]):
+            seen = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
+            raise ValueError(
+                f"mask must have a leading shape of the logits {tuple(logits_a.shape)}, got {seen}"
+            )
+        mask = mask.reshape(*mask.shape, *[1] * (logits_a.dim() - mask.dim()))
+        mask = mask.expand(logits_a.shape)
+    zeros = torch.zeros_like(logits_a)
+    pair_a = torch.stack([zeros, logits_a], dim=-1)
+    pair_b = torch.stack([zeros, logits_b], dim=-1)
+    return symmetric_kl(pair_a, pair_b, mask=mask, reduction=reduction, chunk_size=chunk_size)
+
+
 DIVERGENCES: dict[str, Callable[..., Tensor]] = {
     "kl": symmetric_kl,
     "js": js_divergence,
     "mse": mse_consistency,
+    "multilabel": multilabel_symmetric_kl,
 }
 
 

@@ -46,7 +46,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from torch_rdrop._checks import check_alpha, check_passes, check_reduction
-from torch_rdrop.functional import consistency_mask_from_target, cross_entropy, symmetric_kl
+from torch_rdrop.functional import (
+    consistency_mask_from_target,
+    cross_entropy,
+    multilabel_symmetric_kl,
+)
 from torch_rdrop.integrations import require
 from torch_rdrop.integrations.distributed import seed_per_rank
 from torch_rdrop.layout import check_layout
@@ -164,44 +168,6 @@ class RDropTrainingArguments(RDropArguments, TrainingArguments):
 @dataclass
 class RDropSeq2SeqTrainingArguments(RDropArguments, Seq2SeqTrainingArguments):
     """``Seq2SeqTrainingArguments`` plus the ``rdrop_*`` fields of :class:`RDropArguments`."""
-
-
-def multilabel_symmetric_kl(
-    logits_a: Tensor,
-    logits_b: Tensor,
-    mask: Tensor | None = None,
-    reduction: str = "batchmean",
-    chunk_size: int | None = None,
-) -> Tensor:
-    """Symmetric KL between independent per-label Bernoullis (sigmoid outputs), one row per label.
-
-    The consistency for multi-label heads trained with ``BCEWithLogitsLoss``: a softmax across
-    labels would treat them as exclusive. ``batchmean`` averages over examples x labels, as the
-    BCE does; ``mask`` (True = keep) is over the examples.
-
-    >>> a = torch.tensor([[2.0, -1.0]]); b = torch.tensor([[0.0, -1.0]])
-    >>> manual = symmetric_kl(torch.tensor([[0.0, 2.0]]), torch.tensor([[0.0, 0.0]])) / 2
-    >>> torch.allclose(multilabel_symmetric_kl(a, b), manual)
-    True
-    """
-    if logits_a.shape != logits_b.shape:
-        raise ValueError(
-            "logits_a and logits_b must have the same shape, "
-            f"got {tuple(logits_a.shape)} and {tuple(logits_b.shape)}"
-        )
-    if mask is not None:
-        if mask.shape != logits_a.shape[: mask.dim()]:
-            raise ValueError(
-                f"mask must have a leading shape of the logits {tuple(logits_a.shape)}, "
-                f"got {tuple(mask.shape)}"
-            )
-        mask = mask.reshape(*mask.shape, *[1] * (logits_a.dim() - mask.dim())).expand(
-            logits_a.shape
-        )
-    zeros = torch.zeros_like(logits_a)
-    pair_a = torch.stack([zeros, logits_a], dim=-1)
-    pair_b = torch.stack([zeros, logits_b], dim=-1)
-    return symmetric_kl(pair_a, pair_b, mask=mask, reduction=reduction, chunk_size=chunk_size)
 
 
 def smoothed_cross_entropy(epsilon: float, shift: bool = False):
