@@ -140,6 +140,13 @@ def make_step(variant: str, work: Workload) -> Callable[[], None]:
 
         def loss_fn() -> torch.Tensor:
             return ce(logits_of(model(**inputs)))
+    elif variant == "plain, doubled batch (compute floor)":
+        doubled = {k: torch.cat([v, v]) for k, v in inputs.items()}
+        doubled_target = torch.cat([target, target])
+
+        def loss_fn() -> torch.Tensor:
+            logits = logits_of(model(**doubled))
+            return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), doubled_target.reshape(-1))
     elif variant == "seed snippet (two forwards, two kl_div)":
 
         def loss_fn() -> torch.Tensor:
@@ -209,7 +216,7 @@ def child_memory(model_name: str, variant: str) -> dict:
     return {"extra_bytes": status_bytes("VmHWM") - before}
 
 
-def time_variants(model_name: str, rounds: int) -> dict[str, float]:
+def time_variants(model_name: str, rounds: int) -> dict[str, list[float]]:
     torch.manual_seed(0)
     work = MODELS[model_name]()
     steps = {v: make_step(v, work) for v in VARIANTS}
@@ -221,44 +228,89 @@ def time_variants(model_name: str, rounds: int) -> dict[str, float]:
             start = time.perf_counter()
             step()
             times[variant].append(time.perf_counter() - start)
-    return {v: statistics.median(t) for v, t in times.items()}
+    return times
 
 
-def compile_speedup(model_name: str, rounds: int) -> tuple[float, float]:
-    """Median step time of RDrop(model) eager vs RDrop(torch.compile(model))."""
+PAIRED = ["rdrop concat", "seed snippet (two forwards, two kl_div)", "rdrop cheap (top third)"]
+
+
+def paired_ratios(model_name: str, rounds: int) -> dict[str, float]:
+    """Each variant timed in alternation with the plain step only, as a two-variant contest.
+
+    The round-robin over every variant above changes the plain step's own time by up to about
+    20 % on these machines (cache and allocator state left by the other variants), so the ratio
+    of a variant against plain is also measured with nothing else in between.
+    """
+    ratios = {}
+    for variant in PAIRED:
+        torch.manual_seed(0)
+        work = MODELS[model_name]()
+        pair = (make_step("plain", work), make_step(variant, work))
+        for step in pair:
+            step()
+            step()
+        times: tuple[list[float], list[float]] = ([], [])
+        for _ in range(rounds):
+            for step, bucket in zip(pair, times, strict=True):
+                start = time.perf_counter()
+                step()
+                bucket.append(time.perf_counter() - start)
+        ratios[variant] = statistics.median(times[1]) / statistics.median(times[0])
+    return ratios
+
+
+def compile_speedup(model_name: str, rounds: int) -> dict[str, tuple[float, float]]:
+    """Median step times eager vs ``torch.compile(model)``, for the plain step and R-Drop concat."""
     torch.manual_seed(0)
     work = MODELS[model_name]()
-    eager = make_step("rdrop concat", work)
     compiled_work = Workload(torch.compile(work.model), work.inputs, work.target,
                              work.top_third, work.description)  # fmt: skip
-    compiled = make_step("rdrop concat", compiled_work)
-    for _ in range(3):
-        eager()
-        compiled()
-    t_eager, t_compiled = [], []
-    for _ in range(rounds):
-        for step, bucket in ((eager, t_eager), (compiled, t_compiled)):
-            start = time.perf_counter()
-            step()
-            bucket.append(time.perf_counter() - start)
-    return statistics.median(t_eager), statistics.median(t_compiled)
+    pairs = {
+        variant: (make_step(variant, work), make_step(variant, compiled_work))
+        for variant in ("plain", "rdrop concat")
+    }
+    for eager, compiled in pairs.values():
+        for _ in range(3):
+            eager()
+            compiled()
+    medians = {}
+    for variant, steps in pairs.items():
+        buckets: tuple[list[float], list[float]] = ([], [])
+        for _ in range(rounds):
+            for step, bucket in zip(steps, buckets, strict=True):
+                start = time.perf_counter()
+                step()
+                bucket.append(time.perf_counter() - start)
+        medians[variant] = (statistics.median(buckets[0]), statistics.median(buckets[1]))
+    return medians
 
 
 def report(model_name: str, rounds: int, with_compile: bool) -> list[str]:
     work = MODELS[model_name]()
-    times = time_variants(model_name, rounds)
-    plain = times["plain"]
+    samples = time_variants(model_name, rounds)
+    times = {v: statistics.median(t) for v, t in samples.items()}
+    fastest = {v: min(t) for v, t in samples.items()}
     lines = [f"### {work.description}", "",
-             "| variant | median step | x plain step | extra peak memory of a step |",
-             "| --- | --- | --- | --- |"]  # fmt: skip
+             "| variant | median step | x plain step | x plain (fastest steps) "
+             "| extra peak memory of a step |",
+             "| --- | --- | --- | --- | --- |"]  # fmt: skip
     for variant in VARIANTS:
         command = [sys.executable, __file__, "--child", model_name, variant]
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         memory = json.loads(done.stdout.strip().splitlines()[-1])["extra_bytes"] / MIB
-        base = times["eval: bare model"] if variant.startswith("eval") else plain
+        base = "eval: bare model" if variant.startswith("eval") else "plain"
         lines.append(f"| {variant} | {times[variant] * 1000:.1f} ms | "
-                     f"{times[variant] / base:.2f}x | {memory:.0f} MiB |")  # fmt: skip
+                     f"{times[variant] / times[base]:.2f}x | "
+                     f"{fastest[variant] / fastest[base]:.2f}x | {memory:.0f} MiB |")  # fmt: skip
         print(lines[-1], flush=True)
+    paired = paired_ratios(model_name, rounds)
+    lines += [
+        "",
+        "Timed in alternation with the plain step only (median ratio): "
+        + ", ".join(f"{variant} {ratio:.2f}x" for variant, ratio in paired.items())
+        + ".",
+    ]
+    print(lines[-1], flush=True)
     floor = times["plain, doubled batch (compute floor)"]
     lines += [
         "",
@@ -268,19 +320,19 @@ def report(model_name: str, rounds: int, with_compile: bool) -> list[str]:
         "Eval rows are relative to the bare model's eval forward.",
     ]
     if with_compile:
-        eager, compiled = compile_speedup(model_name, rounds)
-        lines.append(
-            f"torch.compile: RDrop(model) {eager * 1000:.1f} ms eager, RDrop(torch.compile(model)) "
-            f"{compiled * 1000:.1f} ms: speed-up {eager / compiled:.2f}x."
-        )
-        print(lines[-1], flush=True)
+        for variant, (eager, compiled) in compile_speedup(model_name, rounds).items():
+            lines.append(
+                f"torch.compile, {variant}: {eager * 1000:.1f} ms eager, {compiled * 1000:.1f} ms "
+                f"with torch.compile(model): speed-up {eager / compiled:.2f}x.  "
+            )
+            print(lines[-1], flush=True)
     return [*lines, ""]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument(
         "--compile",
         nargs="*",
@@ -301,7 +353,9 @@ def main() -> None:
         f"Command: `python benchmarks/step_cost.py --models {' '.join(args.models)} "
         f"--rounds {args.rounds} --compile {' '.join(args.compile)}`  ",
         f"Machine: {platform.machine()}, 2 threads, torch {torch.__version__}. Medians over "
-        f"{args.rounds} interleaved rounds; memory per variant in a fresh process.",
+        f"{args.rounds} interleaved rounds (and the ratio of the fastest steps, which is less "
+        "sensitive to other load); memory per variant in a fresh process. A step includes the "
+        "AdamW update, a fixed cost that does not grow with the batch.",
         "",
     ]
     for name in args.models:
