@@ -14,8 +14,10 @@ from torch_rdrop import __version__
 from torch_rdrop.cli import app
 
 runner = CliRunner()
+# The engine's tests run the fast digits backend; the default backend has its own tests below.
+DIGITS = ["--backend", "torch_rdrop.bench.digits:BACKEND"]
 SMALL = ["--tasks", "digits", "--methods", "none,rdrop", "--seeds", "0-1", "--shots", "4"]
-SMALL += ["--param", "epochs=2"]
+SMALL += ["--param", "epochs=2", *DIGITS]
 
 
 def _run(*args: str):
@@ -59,6 +61,7 @@ def test_bench_resume_and_report(tmp_path: Path) -> None:
 def test_sweep(tmp_path: Path) -> None:
     db = str(tmp_path / "sweep.db")
     args = ["sweep", "--method", "rdrop", "--seeds", "0", "--shots", "8", "--trials", "3"]
+    args += ["--task", "digits", *DIGITS]
     result = _run(*args, "--param", "epochs=2", "--storage", db)
     assert result.exit_code == 0, result.output
     assert "best trials" in result.output and "alpha=" in result.output
@@ -76,9 +79,12 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     db = str(tmp_path / "demo.db")
     args = ["--storage", db, "--out", str(out), "--seeds", "0", "--shots", "4", "--epochs", "2"]
-    result = _run("demo", *args)
+    result = _run("demo", "--tasks", "digits-mlp", *args)
     assert result.exit_code == 0, result.output
     assert "4 runs finished" in result.output
+    rows = list(csv.DictReader((out / "runs.csv").open()))
+    assert {row["method"] for row in rows} == {"none", "rdrop", "mixup", "fgm"}
+    assert all(row["metric"] == "accuracy" and 0.0 < float(row["value"]) <= 1.0 for row in rows)
     assert {"report.md", "runs.csv", "bars.png"} <= {p.name for p in out.iterdir()}
 
 
@@ -110,7 +116,8 @@ def _free_port() -> int:
     ],
 )
 def test_bad_bench_input_is_one_clean_line(tmp_path: Path, args: list[str], message: str) -> None:
-    base = ["bench", "--seeds", "0", "--shots", "4", "--param", "epochs=1"]
+    base = ["bench", "--tasks", "digits", "--seeds", "0", "--shots", "4", "--param", "epochs=1"]
+    base += DIGITS
     result = runner.invoke(app, [*base, *args, "--storage", str(tmp_path / "runs.db")])
     assert result.exit_code == 1, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
@@ -139,7 +146,9 @@ def test_bad_storage_is_one_clean_line(tmp_path: Path) -> None:
 def test_report_of_an_unknown_study(tmp_path: Path) -> None:
     db = str(tmp_path / "runs.db")
     assert (
-        _run("bench", *SMALL[:6], "--seeds", "0", "--param", "epochs=1", "--storage", db).exit_code
+        _run(
+            "bench", *SMALL[:6], *DIGITS, "--seeds", "0", "--param", "epochs=1", "--storage", db
+        ).exit_code
         == 0
     )
     result = runner.invoke(app, ["report", "--storage", db, "--study", "nope"])

@@ -52,7 +52,7 @@ from torch_rdrop.bench.store import StoreError, StoreOptions, display_url, open_
 
 __all__ = ["app"]
 
-DEFAULT_BACKEND = "torch_rdrop.bench.digits:BACKEND"
+DEFAULT_BACKEND = "torch_rdrop.bench.trial:BACKEND"
 """The trial backend ``rdrop bench`` uses unless ``--backend`` names another."""
 
 app = typer.Typer(
@@ -204,7 +204,9 @@ def _run_bench(
 
 @app.command()
 def bench(
-    tasks: Annotated[str, typer.Option(help="Comma-separated task names, or 'all'.")] = "digits",
+    tasks: Annotated[
+        str, typer.Option(help="Comma-separated task names, or 'all'.")
+    ] = "digits-mlp",
     methods: Annotated[
         str, typer.Option(help=f"Comma-separated, from: {', '.join(METHODS)}; or 'all'.")
     ] = "none,rdrop",
@@ -275,7 +277,7 @@ def _write_report(storage: str, study: str, out: Path) -> None:
 
 @app.command()
 def sweep(
-    task: Annotated[str, typer.Option(help="The task to tune on.")] = "digits",
+    task: Annotated[str, typer.Option(help="The task to tune on.")] = "digits-mlp",
     method: Annotated[str, typer.Option(help="The method to tune.")] = "rdrop",
     seeds: Annotated[str, typer.Option(help="Seeds each trial trains on.")] = "0-2",
     shots: Annotated[str, typer.Option(help="K per class (one value).")] = "16",
@@ -376,23 +378,34 @@ def tasks(
         )
 
 
+#: The demo's tasks: one English (pretrained MiniLM) and one Chinese (character BiLSTM) task.
+DEMO_TASKS = "mr-minilm,reviews-zh-lstm"
+
+
 @app.command()
 def demo(
     storage: StorageOpt = "rdrop-demo.db",
     out: Annotated[Path, typer.Option(help="Folder for the report.")] = Path("demo-report"),
+    tasks: Annotated[str, typer.Option(help="Comma-separated task names.")] = DEMO_TASKS,
     seeds: Annotated[str, typer.Option(help="Seeds.")] = "0-2",
-    shots: Annotated[str, typer.Option(help="K per class.")] = "4,16",
-    epochs: Annotated[int, typer.Option(help="Training epochs per run.")] = 15,
+    shots: Annotated[str, typer.Option(help="K per class.")] = "32",
+    epochs: Annotated[
+        int | None, typer.Option(help="Training epochs per run (default: each task's).")
+    ] = None,
 ) -> None:
-    """A real comparison end to end: none, rdrop, mixup and fgm on digits, then the report."""
+    """A real few-shot comparison: none, rdrop, mixup and fgm on an English and a Chinese task.
+
+    Each run is evaluated once, after its last epoch, to keep the demo short.
+    """
     with _clean_errors():
         backend = _backend(DEFAULT_BACKEND, "none,rdrop,mixup,fgm")
+        params = ["eval_every=1000"] + ([f"epochs={epochs}"] if epochs is not None else [])
         grid = Grid(
-            tasks=backend.tasks,
+            tasks=parse_names(tasks, backend.tasks, "tasks"),
             methods=("none", "rdrop", "mixup", "fgm"),
             seeds=parse_seeds(seeds),
             shots=parse_shots(shots),
-            params=parse_params([f"epochs={epochs}"]),
+            params=parse_params(params),
         )
         _run_bench(backend, grid, storage, "demo", StoreOptions())
         _write_report(storage, "demo", out)

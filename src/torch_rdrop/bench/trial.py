@@ -1,0 +1,193 @@
+"""The benchmark's trial function: train one task with one method and measure it.
+
+A trial loads the task's verified data (cached per process with its fitted encoder), draws the
+few-shot split with the data seed, builds the model with the init seed, trains it with AdamW
+through the method's common entry point (:func:`torch_rdrop.regularizers.build_regularizer`),
+and evaluates the task's metric on the fixed test split (or the dev split when asked) after every
+epoch. Evaluation is always the bare model in eval mode, so every method is measured the same way.
+
+Hyper-parameters (``spec.params``): ``epochs``, ``batch_size``, ``lr``, ``dropout`` (the task's
+recommendations by default), ``weight_decay`` (0.01), ``dev_shots`` (dev examples per class
+with ``use_dev``, 4), ``eval_every`` (evaluate every that many epochs and after the last; 1);
+every other name goes to the method (``alpha``, ``epsilon``, ``duplicate_from``, ...).
+"""
+
+from __future__ import annotations
+
+import platform
+import resource
+import time
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+import torch_rdrop
+from torch_rdrop.bench import metrics
+from torch_rdrop.bench.fewshot import few_shot
+from torch_rdrop.bench.spec import EpochCallback, Scalar, TrialBackend, TrialResult, TrialSpec
+from torch_rdrop.bench.tasks import Task, get_task, task_names, task_rows
+from torch_rdrop.regularizers import build_regularizer
+from torch_rdrop.wrapper import default_logits
+
+__all__ = ["BACKEND", "METHODS_BY_KIND", "run_trial"]
+
+TRAINING_PARAMS = (
+    "epochs", "batch_size", "lr", "dropout", "weight_decay", "dev_shots", "eval_every",
+)  # fmt: skip
+EVAL_BATCH = 256
+
+#: The methods each kind of task can run (the rest raise a ValueError naming this table).
+METHODS_BY_KIND: Mapping[str, tuple[str, ...]] = {
+    "classification": (
+        "none", "rdrop", "mixup", "manifold_mixup", "fgm", "pgd", "freelb", "rdrop+fgm",
+    ),
+    "tagging": ("none", "rdrop", "fgm", "pgd", "freelb", "rdrop+fgm"),
+    "generation": ("none", "rdrop"),
+}  # fmt: skip
+
+
+@cache
+def _prepared(name: str) -> tuple[Any, Any]:
+    """The task's data set and its encoder fitted on the training split (once per process)."""
+    task = get_task(name)
+    data = task.load()
+    return data, task.make_encoder(data)
+
+
+def _settings(task: Task, spec: TrialSpec) -> tuple[dict[str, Any], dict[str, Scalar]]:
+    """Training settings (task recommendations, overridden) and the method's own parameters."""
+    settings: dict[str, Any] = {
+        "epochs": task.epochs, "batch_size": task.batch_size, "lr": task.lr,
+        "dropout": task.dropout, "weight_decay": 0.01, "dev_shots": 4, "eval_every": 1,
+    }  # fmt: skip
+    settings.update({k: v for k, v in spec.params.items() if k in TRAINING_PARAMS})
+    for name in ("epochs", "batch_size", "dev_shots", "eval_every"):
+        value = settings[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < (name != "dev_shots"):
+            raise ValueError(f"param {name} must be a positive integer, got {value!r}")
+    if not 0.0 <= float(settings["dropout"]) < 1.0:
+        raise ValueError(f"param dropout must lie in [0, 1), got {settings['dropout']!r}")
+    if float(settings["lr"]) <= 0:
+        raise ValueError(f"param lr must be > 0, got {settings['lr']!r}")
+    method_params = {k: v for k, v in spec.params.items() if k not in TRAINING_PARAMS}
+    return settings, method_params
+
+
+def _predict(model: nn.Module, encoder: Any, data: Any, indices: np.ndarray) -> tuple:
+    """Logits-derived predictions and gold labels on ``indices``, one batch at a time."""
+    preds, golds, nll, counted = [], [], 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(indices), EVAL_BATCH):
+            batch = encoder.batch(data, indices[start : start + EVAL_BATCH])
+            labels = batch.pop("labels")
+            logits = default_logits(model(**batch)).float()
+            scored = labels != -100
+            if logits.dim() == 3:
+                nll += float(F.cross_entropy(logits[scored], labels[scored], reduction="sum"))
+                counted += int(scored.sum())
+            preds.extend(logits.argmax(-1).tolist())
+            golds.extend(labels.tolist())
+    return preds, golds, nll, counted
+
+
+def evaluate(task: Task, model: nn.Module, encoder: Any, data: Any, indices: np.ndarray) -> float:
+    """The task's metric of ``model`` (in eval mode) on ``indices``."""
+    preds, golds, nll, counted = _predict(model, encoder, data, indices)
+    if task.metric == "accuracy":
+        return metrics.accuracy(preds, golds)
+    if task.metric == "macro_f1":
+        return metrics.macro_f1(preds, golds, len(data.label_names))
+    if task.metric == "token_accuracy":
+        flat_p = [p for row in preds for p in row]
+        flat_g = [g for row in golds for g in row]
+        return metrics.accuracy(flat_p, flat_g)
+    if task.metric == "entity_f1":
+        return metrics.entity_f1(preds, golds, data.tag_names)
+    if task.metric == "perplexity":
+        return metrics.perplexity(nll, counted)
+    raise ValueError(
+        f"task {task.name}: metric {task.metric!r} needs decoding, which the trial function "
+        "does not do yet; use a task with another metric"
+    )
+
+
+def _peak_memory_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_trial(spec: TrialSpec, on_epoch: EpochCallback | None = None) -> TrialResult:
+    """Train and evaluate ``spec``; per-epoch metric on dev (``use_dev``) or test.
+
+    >>> spec = TrialSpec("digits-mlp", "rdrop", 2, 0, 0, {"epochs": 1})
+    >>> result = run_trial(spec)  # doctest: +SKIP
+    """
+    task = get_task(spec.task)
+    allowed = METHODS_BY_KIND[task.kind]
+    if spec.method not in allowed:
+        raise ValueError(
+            f"method {spec.method!r} does not apply to {task.kind} task {task.name}; "
+            f"choose from {', '.join(allowed)}"
+        )
+    settings, method_params = _settings(task, spec)
+    data, encoder = _prepared(task.name)
+    split = few_shot(
+        data, spec.shots, spec.data_seed,
+        dev_shots=settings["dev_shots"] if spec.use_dev else 0, rare=task.rare,
+    )  # fmt: skip
+    torch.manual_seed(spec.init_seed)
+    model = task.make_model(data, encoder, float(settings["dropout"]))
+    method = build_regularizer(spec.method, **method_params)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=float(settings["lr"]), weight_decay=float(settings["weight_decay"])
+    )
+    held_out = split.dev if spec.use_dev else split.test
+    order = np.random.default_rng(spec.init_seed)
+    curves: dict[str, list[float]] = {task.metric: [], "train_loss": []}
+    steps, start = 0, time.perf_counter()
+    for epoch in range(settings["epochs"]):
+        model.train()
+        losses = []
+        shuffled = order.permutation(split.train)
+        for first in range(0, len(shuffled), settings["batch_size"]):
+            batch = encoder.batch(data, shuffled[first : first + settings["batch_size"]])
+            labels: Tensor = batch.pop("labels")
+            loss = method.training_loss(model, batch, labels).loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+            steps += 1
+        if (epoch + 1) % settings["eval_every"] and epoch + 1 < settings["epochs"]:
+            continue
+        value = evaluate(task, model, encoder, data, held_out)
+        curves[task.metric].append(value)
+        curves["train_loss"].append(float(np.mean(losses)))  # at the evaluated epochs
+        if on_epoch is not None:
+            on_epoch(epoch, value, {task.metric: value, "train_loss": curves["train_loss"][-1]})
+    seconds = time.perf_counter() - start
+    final = {task.metric: curves[task.metric][-1], "seconds_per_step": seconds / max(steps, 1)}
+    if spec.use_dev:
+        final[f"test_{task.metric}"] = evaluate(task, model, encoder, data, split.test)
+    versions = {
+        "torch_rdrop": torch_rdrop.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+    return TrialResult(
+        task.metric, final, curves, seconds, _peak_memory_mb(), versions,
+        greater_is_better=task.higher_is_better,
+    )  # fmt: skip
+
+
+def _methods() -> tuple[str, ...]:
+    return METHODS_BY_KIND["classification"]
+
+
+BACKEND = TrialBackend("tasks", task_names(), _methods(), run_trial, task_rows)
+"""Every task of :mod:`torch_rdrop.bench.tasks` with the methods of the benchmark."""
