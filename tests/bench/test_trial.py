@@ -1,0 +1,79 @@
+"""The trial backend trains real tasks with each method and measures them the same way."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+
+from torch_rdrop.bench.spec import TrialSpec
+from torch_rdrop.bench.trial import BACKEND, METHODS_BY_KIND, run_trial
+from torch_rdrop.wrapper import NoDropoutWarning
+
+
+def _spec(task: str, method: str, shots: int = 4, **params) -> TrialSpec:
+    return TrialSpec(task, method, shots, 0, 0, {"epochs": 2, **params})
+
+
+def test_every_benchmark_task_is_offered() -> None:
+    assert {"digits-mlp", "mr-cnn", "reviews-zh-lstm", "wsj-pos-lstm"} <= set(BACKEND.tasks)
+    assert set(BACKEND.methods) == set(METHODS_BY_KIND["classification"])
+
+
+@pytest.mark.parametrize("method", METHODS_BY_KIND["classification"])
+def test_each_method_on_an_image_task(method) -> None:
+    epochs: list[tuple[int, float]] = []
+    result = run_trial(
+        _spec("digits-mlp", method), on_epoch=lambda e, v, values: epochs.append((e, v))
+    )
+    assert result.metric == "accuracy" and 0.0 < result.value <= 1.0
+    assert [e for e, _ in epochs] == [0, 1]
+    assert result.curves["accuracy"] == [v for _, v in epochs]
+    assert result.metrics["seconds_per_step"] > 0 and result.seconds > 0
+
+
+@pytest.mark.parametrize("method", ["none", "rdrop", "mixup", "fgm"])
+def test_methods_on_a_text_task(method) -> None:
+    result = run_trial(_spec("mr-cnn", method, epochs=1))
+    assert 0.0 < result.value <= 1.0 and math.isfinite(result.curves["train_loss"][0])
+
+
+def test_tagging_task_reports_its_metric() -> None:
+    result = run_trial(_spec("wsj-pos-lstm", "rdrop", shots=2, epochs=1))
+    assert result.metric == "token_accuracy" and 0.0 <= result.value <= 1.0
+
+
+def test_same_spec_gives_the_same_result() -> None:
+    first = run_trial(_spec("digits-mlp", "rdrop"))
+    second = run_trial(_spec("digits-mlp", "rdrop"))
+    assert first.curves == second.curves
+    other_seed = run_trial(TrialSpec("digits-mlp", "rdrop", 4, 1, 0, {"epochs": 2}))
+    assert other_seed.curves["accuracy"] != first.curves["accuracy"]
+
+
+def test_dev_split_for_model_selection_and_final_test_metric() -> None:
+    spec = TrialSpec("digits-mlp", "none", 4, 0, 0, {"epochs": 2}, use_dev=True)
+    result = run_trial(spec)
+    assert {"accuracy", "test_accuracy"} <= set(result.metrics)
+
+
+def test_eval_every_evaluates_after_the_last_epoch() -> None:
+    seen: list[int] = []
+    run_trial(_spec("digits-mlp", "none", epochs=5, eval_every=2), lambda e, v, d: seen.append(e))
+    assert seen == [1, 3, 4]
+
+
+def test_method_params_reach_the_method_and_bad_ones_are_refused() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a split below the last dropout would warn: no-op
+        cheap = run_trial(_spec("digits-mlp", "rdrop", duplicate_from="blocks.0"))
+    assert 0.0 < cheap.value <= 1.0
+    with pytest.warns(NoDropoutWarning):
+        run_trial(_spec("digits-mlp", "rdrop", duplicate_from="head"))
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        run_trial(_spec("digits-mlp", "none", epochs=0))
+    with pytest.raises(ValueError, match="does not apply to tagging task wsj-pos-lstm"):
+        run_trial(_spec("wsj-pos-lstm", "mixup"))
+    with pytest.raises(ValueError, match="shots|K"):
+        run_trial(_spec("digits-mlp", "none", shots=5000))
