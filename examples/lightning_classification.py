@@ -15,6 +15,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from torch_rdrop.integrations.distributed import shutdown_process_group
 from torch_rdrop.integrations.lightning import RDropModule
 
 
@@ -86,7 +87,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "world_size": trainer.world_size,
     }
     if trainer.global_rank == 0:
-        print(json.dumps(result))
+        print(json.dumps(result), flush=True)
+    del trainer, model  # nothing may hold the process group when it is destroyed
+    shutdown_process_group()
     return result
 
 
