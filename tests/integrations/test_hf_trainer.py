@@ -102,6 +102,7 @@ def test_active_dropout_does_not_warn(tmp_path) -> None:
     )
     with warnings_as_errors(NoDropoutWarning):
         trainer.train()
+    assert step_logs(trainer)[0]["consistency"] > 0.0
 
 
 class warnings_as_errors:  # noqa: N801 - used like a function
