@@ -6,7 +6,9 @@ import math
 import warnings
 
 import pytest
+import torch
 
+from torch_rdrop.bench import trial
 from torch_rdrop.bench.spec import TrialSpec
 from torch_rdrop.bench.trial import BACKEND, METHODS_BY_KIND, run_trial
 from torch_rdrop.wrapper import NoDropoutWarning
@@ -77,3 +79,60 @@ def test_method_params_reach_the_method_and_bad_ones_are_refused() -> None:
         run_trial(_spec("wsj-pos-lstm", "mixup"))
     with pytest.raises(ValueError, match="shots|K"):
         run_trial(_spec("digits-mlp", "none", shots=5000))
+
+
+@pytest.mark.parametrize(
+    ("task", "method", "shots"),
+    [("reviews-zh-cnn", "rdrop", 2), ("fashion-mnist-cnn", "fgm", 1), ("pd-ner-lstm", "none", 1)],
+)
+def test_chinese_text_images_and_chinese_ner_train(task, method, shots) -> None:
+    seen: list[int] = []
+    result = run_trial(_spec(task, method, shots, epochs=1), lambda e, v, d: seen.append(e))
+    assert seen == [0] and 0.0 <= result.value <= 1.0
+    assert math.isfinite(result.curves["train_loss"][0]) and result.greater_is_better
+
+
+def test_language_model_is_scored_by_perplexity() -> None:
+    result = run_trial(_spec("pd-lm-gpt2", "rdrop", shots=8, epochs=1, batch_size=8))
+    assert result.metric == "perplexity" and not result.greater_is_better
+    assert 1.0 < result.value < 1e6 and result.metrics["seconds_per_step"] > 0
+
+
+def test_headline_model_is_scored_by_rouge_of_its_decoding() -> None:
+    seen: list[float] = []
+    spec = _spec("bbc-headlines-bart", "none", shots=8, epochs=2, batch_size=8)
+    result = run_trial(spec, lambda e, v, d: seen.append(v))
+    assert result.metric == "rouge_l" and len(seen) == 2 and 0.0 <= result.value <= 1.0
+    with pytest.raises(ValueError, match="'fgm' does not apply to generation task"):
+        run_trial(_spec("bbc-headlines-bart", "fgm"))
+
+
+def test_training_runs_on_the_requested_threads_and_restores_them() -> None:
+    before = torch.get_num_threads()
+    seen: list[int] = []
+    run_trial(
+        _spec("digits-mlp", "none", epochs=1), lambda e, v, d: seen.append(torch.get_num_threads())
+    )
+    assert seen == [1] and torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads must be a positive integer, got 0"):
+        run_trial(_spec("digits-mlp", "none", threads=0))
+
+
+def test_semi_supervised_adds_a_ramped_consistency_on_unlabelled_batches(monkeypatch) -> None:
+    weighted: list[float] = []
+    original = trial._Unlabelled.loss
+
+    def spy(self, model, encoder, data):
+        loss = original(self, model, encoder, data)
+        weighted.append(float(loss.detach()))
+        return loss
+
+    monkeypatch.setattr(trial._Unlabelled, "loss", spy)
+    result = run_trial(_spec("digits-mlp", "none", epochs=3, semi_supervised=True, rampup=1.0))
+    assert 0.0 < result.value <= 1.0
+    assert len(weighted) == 3 * 2  # one unlabelled batch per step: 40 labelled, batches of 32
+    assert all(w >= 0.0 for w in weighted) and weighted[-1] > 10 * weighted[0]  # ramped up
+    with pytest.raises(ValueError, match="semi_supervised applies to classification tasks"):
+        run_trial(_spec("wsj-pos-lstm", "none", semi_supervised=True))
+    with pytest.raises(ValueError, match="rampup must lie in"):
+        run_trial(_spec("digits-mlp", "none", semi_supervised=True, rampup=2.0))

@@ -8,8 +8,19 @@ epoch. Evaluation is always the bare model in eval mode, so every method is meas
 
 Hyper-parameters (``spec.params``): ``epochs``, ``batch_size``, ``lr``, ``dropout`` (the task's
 recommendations by default), ``weight_decay`` (0.01), ``dev_shots`` (dev examples per class
-with ``use_dev``, 4), ``eval_every`` (evaluate every that many epochs and after the last; 1);
-every other name goes to the method (``alpha``, ``epsilon``, ``duplicate_from``, ...).
+with ``use_dev``, 4), ``eval_every`` (evaluate every that many epochs and after the last; 1),
+``threads`` (CPU threads while the trial runs, 1: a grid worker per core is the fair and faster
+layout for these small models; the caller's count is restored afterwards); every other name goes
+to the method (``alpha``, ``epsilon``, ``duplicate_from``, ...).
+
+Semi-supervised mode (``semi_supervised=true``, classification tasks): K labelled examples per
+class train with the method as usual, and each step also draws a batch of the unlabelled rest of
+the training split, on which the loss is the R-Drop consistency alone, weighted by
+``consistency_alpha`` (1.0) ramped up by :class:`torch_rdrop.schedules.SigmoidRampup` over the
+first ``rampup`` fraction (0.3) of the steps.
+
+Generation tasks run ``none`` and ``rdrop``: a language model is scored by perplexity, a
+sequence-to-sequence model by ROUGE-L of its greedy decoding.
 """
 
 from __future__ import annotations
@@ -32,12 +43,14 @@ from torch_rdrop.bench.fewshot import few_shot
 from torch_rdrop.bench.spec import EpochCallback, Scalar, TrialBackend, TrialResult, TrialSpec
 from torch_rdrop.bench.tasks import Task, get_task, task_names, task_rows
 from torch_rdrop.regularizers import build_regularizer
+from torch_rdrop.schedules import SigmoidRampup
 from torch_rdrop.wrapper import default_logits
 
 __all__ = ["BACKEND", "METHODS_BY_KIND", "run_trial"]
 
 TRAINING_PARAMS = (
-    "epochs", "batch_size", "lr", "dropout", "weight_decay", "dev_shots", "eval_every",
+    "epochs", "batch_size", "lr", "dropout", "weight_decay", "dev_shots", "eval_every", "threads",
+    "semi_supervised", "consistency_alpha", "rampup",
 )  # fmt: skip
 EVAL_BATCH = 256
 
@@ -64,9 +77,10 @@ def _settings(task: Task, spec: TrialSpec) -> tuple[dict[str, Any], dict[str, Sc
     settings: dict[str, Any] = {
         "epochs": task.epochs, "batch_size": task.batch_size, "lr": task.lr,
         "dropout": task.dropout, "weight_decay": 0.01, "dev_shots": 4, "eval_every": 1,
+        "threads": 1, "semi_supervised": False, "consistency_alpha": 1.0, "rampup": 0.3,
     }  # fmt: skip
     settings.update({k: v for k, v in spec.params.items() if k in TRAINING_PARAMS})
-    for name in ("epochs", "batch_size", "dev_shots", "eval_every"):
+    for name in ("epochs", "batch_size", "dev_shots", "eval_every", "threads"):
         value = settings[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < (name != "dev_shots"):
             raise ValueError(f"param {name} must be a positive integer, got {value!r}")
@@ -74,6 +88,17 @@ def _settings(task: Task, spec: TrialSpec) -> tuple[dict[str, Any], dict[str, Sc
         raise ValueError(f"param dropout must lie in [0, 1), got {settings['dropout']!r}")
     if float(settings["lr"]) <= 0:
         raise ValueError(f"param lr must be > 0, got {settings['lr']!r}")
+    if not isinstance(settings["semi_supervised"], bool):
+        raise ValueError(
+            f"param semi_supervised must be true or false, got {settings['semi_supervised']!r}"
+        )
+    if settings["semi_supervised"] and task.kind != "classification":
+        raise ValueError(
+            f"param semi_supervised applies to classification tasks; {task.name} is a "
+            f"{task.kind} task"
+        )
+    if not 0.0 <= float(settings["rampup"]) <= 1.0:
+        raise ValueError(f"param rampup must lie in [0, 1], got {settings['rampup']!r}")
     method_params = {k: v for k, v in spec.params.items() if k not in TRAINING_PARAMS}
     return settings, method_params
 
@@ -96,8 +121,34 @@ def _predict(model: nn.Module, encoder: Any, data: Any, indices: np.ndarray) -> 
     return preds, golds, nll, counted
 
 
+def _headlines(model: nn.Module, encoder: Any, data: Any, indices: np.ndarray) -> float:
+    """ROUGE-L of the model's greedy decoding against the reference texts on ``indices``."""
+    from torch_rdrop.bench.text import quiet_transformers
+
+    predictions: list[str] = []
+    tokens, specials = encoder.vocab.tokens, {0, 1, encoder.BOS, encoder.EOS}
+    model.eval()
+    with torch.no_grad(), quiet_transformers():
+        for start in range(0, len(indices), EVAL_BATCH):
+            batch = encoder.batch(data, indices[start : start + EVAL_BATCH])
+            generated = model.generate(
+                input_ids=batch["input_ids"],
+                attention_mask=batch["attention_mask"],
+                max_new_tokens=encoder.max_target,
+                num_beams=1,
+                do_sample=False,
+            )
+            for row in generated.tolist():
+                row = row[1:]  # the decoder start token
+                row = row[: row.index(encoder.EOS)] if encoder.EOS in row else row
+                predictions.append(" ".join(tokens[i] for i in row if i not in specials))
+    return metrics.rouge_l(predictions, [data.targets[i] for i in indices])
+
+
 def evaluate(task: Task, model: nn.Module, encoder: Any, data: Any, indices: np.ndarray) -> float:
     """The task's metric of ``model`` (in eval mode) on ``indices``."""
+    if task.metric == "rouge_l":
+        return _headlines(model, encoder, data, indices)
     preds, golds, nll, counted = _predict(model, encoder, data, indices)
     if task.metric == "accuracy":
         return metrics.accuracy(preds, golds)
@@ -111,10 +162,7 @@ def evaluate(task: Task, model: nn.Module, encoder: Any, data: Any, indices: np.
         return metrics.entity_f1(preds, golds, data.tag_names)
     if task.metric == "perplexity":
         return metrics.perplexity(nll, counted)
-    raise ValueError(
-        f"task {task.name}: metric {task.metric!r} needs decoding, which the trial function "
-        "does not do yet; use a task with another metric"
-    )
+    raise ValueError(f"task {task.name}: the trial function cannot score metric {task.metric!r}")
 
 
 def _peak_memory_mb() -> float:
@@ -124,8 +172,11 @@ def _peak_memory_mb() -> float:
 def run_trial(spec: TrialSpec, on_epoch: EpochCallback | None = None) -> TrialResult:
     """Train and evaluate ``spec``; per-epoch metric on dev (``use_dev``) or test.
 
-    >>> spec = TrialSpec("digits-mlp", "rdrop", 2, 0, 0, {"epochs": 1})
-    >>> result = run_trial(spec)  # doctest: +SKIP
+    >>> run_trial(TrialSpec("wsj-pos-lstm", "mixup", 2, 0, 0))
+    Traceback (most recent call last):
+    ...
+    ValueError: method 'mixup' does not apply to tagging task wsj-pos-lstm; choose from none, \
+rdrop, fgm, pgd, freelb, rdrop+fgm
     """
     task = get_task(spec.task)
     allowed = METHODS_BY_KIND[task.kind]
@@ -135,10 +186,49 @@ def run_trial(spec: TrialSpec, on_epoch: EpochCallback | None = None) -> TrialRe
             f"choose from {', '.join(allowed)}"
         )
     settings, method_params = _settings(task, spec)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(settings["threads"])
+    try:
+        return _train(task, spec, settings, method_params, on_epoch)
+    finally:
+        torch.set_num_threads(threads)
+
+
+class _Unlabelled:
+    """Batches of the unlabelled pool, reshuffled at each pass, with the ramped consistency."""
+
+    def __init__(
+        self, pool: np.ndarray, settings: dict[str, Any], steps: int, rng: np.random.Generator
+    ) -> None:
+        if pool.size == 0:
+            raise ValueError("semi_supervised: the training split has no unlabelled examples left")
+        self.pool, self.size, self.rng = pool, int(settings["batch_size"]), rng
+        self.order, self.at = rng.permutation(pool), 0
+        ramp = SigmoidRampup(float(settings["consistency_alpha"]), int(settings["rampup"] * steps))
+        self.method = build_regularizer("rdrop", alpha=ramp)
+
+    def loss(self, model: nn.Module, encoder: Any, data: Any) -> Tensor:
+        """The weighted consistency of two dropout passes on the next unlabelled batch."""
+        if self.at + self.size > self.order.size:
+            self.order, self.at = self.rng.permutation(self.pool), 0
+        batch = encoder.batch(data, self.order[self.at : self.at + self.size])
+        self.at += self.size
+        batch.pop("labels")
+        return self.method.training_loss(model, batch).loss
+
+
+def _train(
+    task: Task,
+    spec: TrialSpec,
+    settings: dict[str, Any],
+    method_params: dict[str, Scalar],
+    on_epoch: EpochCallback | None,
+) -> TrialResult:
     data, encoder = _prepared(task.name)
+    semi = bool(settings["semi_supervised"])
     split = few_shot(
-        data, spec.shots, spec.data_seed,
-        dev_shots=settings["dev_shots"] if spec.use_dev else 0, rare=task.rare,
+        data, spec.shots, spec.data_seed, dev_shots=settings["dev_shots"] if spec.use_dev else 0,
+        semi_supervised=semi, rare=task.rare,
     )  # fmt: skip
     torch.manual_seed(spec.init_seed)
     model = task.make_model(data, encoder, float(settings["dropout"]))
@@ -148,21 +238,32 @@ def run_trial(spec: TrialSpec, on_epoch: EpochCallback | None = None) -> TrialRe
     )
     held_out = split.dev if spec.use_dev else split.test
     order = np.random.default_rng(spec.init_seed)
+    size = settings["batch_size"]
+    per_epoch = -(-len(split.train) // size)
+    unlabelled = (
+        _Unlabelled(split.unlabelled, settings, per_epoch * settings["epochs"], order)
+        if semi
+        else None
+    )
     curves: dict[str, list[float]] = {task.metric: [], "train_loss": []}
-    steps, start = 0, time.perf_counter()
+    steps, seconds = 0, 0.0  # training time only: evaluation is not counted
     for epoch in range(settings["epochs"]):
+        start = time.perf_counter()
         model.train()
         losses = []
         shuffled = order.permutation(split.train)
-        for first in range(0, len(shuffled), settings["batch_size"]):
-            batch = encoder.batch(data, shuffled[first : first + settings["batch_size"]])
+        for first in range(0, len(shuffled), size):
+            batch = encoder.batch(data, shuffled[first : first + size])
             labels: Tensor = batch.pop("labels")
             loss = method.training_loss(model, batch, labels).loss
+            if unlabelled is not None:
+                loss = loss + unlabelled.loss(model, encoder, data)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             losses.append(float(loss.detach()))
             steps += 1
+        seconds += time.perf_counter() - start
         if (epoch + 1) % settings["eval_every"] and epoch + 1 < settings["epochs"]:
             continue
         value = evaluate(task, model, encoder, data, held_out)
@@ -170,7 +271,6 @@ def run_trial(spec: TrialSpec, on_epoch: EpochCallback | None = None) -> TrialRe
         curves["train_loss"].append(float(np.mean(losses)))  # at the evaluated epochs
         if on_epoch is not None:
             on_epoch(epoch, value, {task.metric: value, "train_loss": curves["train_loss"][-1]})
-    seconds = time.perf_counter() - start
     final = {task.metric: curves[task.metric][-1], "seconds_per_step": seconds / max(steps, 1)}
     if spec.use_dev:
         final[f"test_{task.metric}"] = evaluate(task, model, encoder, data, split.test)
