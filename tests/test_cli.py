@@ -162,3 +162,38 @@ def _psycopg_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def test_default_backend_runs_text_and_tagging_tasks(tmp_path: Path) -> None:
+    db = str(tmp_path / "tasks.db")
+    args = ["bench", "--tasks", "mr-cnn,wsj-pos-lstm", "--methods", "none,rdrop", "--seeds", "0"]
+    result = _run(*args, "--shots", "2", "--param", "epochs=1", "--storage", db, "--study", "t")
+    assert result.exit_code == 0, result.output
+    assert "4 runs finished in the study" in result.output
+    out = tmp_path / "report"
+    assert _run("report", "--storage", db, "--study", "t", "--out", str(out)).exit_code == 0
+    rows = list(csv.DictReader((out / "runs.csv").open()))
+    metrics = {(row["task"], row["method"]): row["metric"] for row in rows}
+    assert metrics == {
+        ("mr-cnn", "none"): "accuracy", ("mr-cnn", "rdrop"): "accuracy",
+        ("wsj-pos-lstm", "none"): "token_accuracy", ("wsj-pos-lstm", "rdrop"): "token_accuracy",
+    }  # fmt: skip
+    assert all(0.0 <= float(row["value"]) <= 1.0 for row in rows)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tasks", "mr-cnn", "--shots", "5000"], "shots=5000"),
+        (["--tasks", "wsj-pos-lstm", "--methods", "mixup"], "'mixup' does not apply to tagging"),
+        (["--tasks", "mr-cnn", "--param", "dropout=1.5"], "param dropout must lie in [0, 1)"),
+    ],
+)
+def test_default_backend_refuses_what_the_data_cannot_serve(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    base = ["bench", "--seeds", "0", "--shots", "2", "--param", "epochs=1"]
+    result = runner.invoke(app, [*base, *args, "--storage", str(tmp_path / "runs.db")])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("error: ") and message in result.stderr, result.stderr
+    assert "Traceback" not in result.output
