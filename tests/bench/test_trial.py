@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -136,3 +137,12 @@ def test_semi_supervised_adds_a_ramped_consistency_on_unlabelled_batches(monkeyp
         run_trial(_spec("wsj-pos-lstm", "none", semi_supervised=True))
     with pytest.raises(ValueError, match="rampup must lie in"):
         run_trial(_spec("digits-mlp", "none", semi_supervised=True, rampup=2.0))
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="Linux /proc only")
+def test_peak_memory_is_the_trials_own() -> None:
+    spike = torch.ones(100 * 2**20)  # 400 MiB resident before the trial, freed before it starts
+    del spike
+    before = trial._peak_memory_mb()
+    result = run_trial(_spec("digits-mlp", "none", epochs=1))
+    assert 0 < result.peak_memory_mb < before - 300

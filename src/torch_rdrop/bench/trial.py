@@ -25,11 +25,13 @@ sequence-to-sequence model by ROUGE-L of its greedy decoding.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import resource
 import time
 from collections.abc import Mapping
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -165,7 +167,18 @@ def evaluate(task: Task, model: nn.Module, encoder: Any, data: Any, indices: np.
     raise ValueError(f"task {task.name}: the trial function cannot score metric {task.metric!r}")
 
 
+def _reset_peak_memory() -> None:
+    """Start a new peak resident-set count where Linux allows it (``/proc/self/clear_refs``)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
 def _peak_memory_mb() -> float:
+    """Peak resident memory since :func:`_reset_peak_memory` (else of the process), in MiB."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -225,6 +238,7 @@ def _train(
     on_epoch: EpochCallback | None,
 ) -> TrialResult:
     data, encoder = _prepared(task.name)
+    _reset_peak_memory()  # the peak of this trial, not of the runs before it in the process
     semi = bool(settings["semi_supervised"])
     split = few_shot(
         data, spec.shots, spec.data_seed, dev_shots=settings["dev_shots"] if spec.use_dev else 0,
