@@ -55,6 +55,9 @@ TRAINING_PARAMS = (
     "semi_supervised", "consistency_alpha", "rampup",
 )  # fmt: skip
 EVAL_BATCH = 256
+#: Decoded headlines have at least this many tokens: a small model trained on few examples puts
+#: its first-step mass on ``<eos>`` (the one token every target has) and would decode nothing.
+MIN_HEADLINE = 3
 
 #: The methods each kind of task can run (the rest raise a ValueError naming this table).
 METHODS_BY_KIND: Mapping[str, tuple[str, ...]] = {
@@ -124,7 +127,8 @@ def _predict(model: nn.Module, encoder: Any, data: Any, indices: np.ndarray) -> 
 
 
 def _headlines(model: nn.Module, encoder: Any, data: Any, indices: np.ndarray) -> float:
-    """ROUGE-L of the model's greedy decoding against the reference texts on ``indices``."""
+    """ROUGE-L of the model's greedy decoding (at least :data:`MIN_HEADLINE` words, no repeated
+    trigram, no ``<unk>``) against the reference texts on ``indices``."""
     from torch_rdrop.bench.text import quiet_transformers
 
     predictions: list[str] = []
@@ -137,6 +141,9 @@ def _headlines(model: nn.Module, encoder: Any, data: Any, indices: np.ndarray) -
                 input_ids=batch["input_ids"],
                 attention_mask=batch["attention_mask"],
                 max_new_tokens=encoder.max_target,
+                min_new_tokens=MIN_HEADLINE,
+                no_repeat_ngram_size=3,
+                suppress_tokens=[0, 1, encoder.BOS],  # padding, unknown word, start
                 num_beams=1,
                 do_sample=False,
             )
