@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -116,12 +117,15 @@ def test_progress_counts_only_points_of_the_grid(storage) -> None:
     assert (progress.total, progress.done, len(progress.missing)) == (4, 2, 2)
 
 
-def _wait_for(predicate, timeout: float = 60.0) -> None:
+def _wait_for(predicate, worker: subprocess.Popen, timeout: float = 240.0) -> None:
+    """Poll ``predicate`` while ``worker`` runs (generous: CI machines may be loaded)."""
     deadline = time.monotonic() + timeout
     while not predicate():
+        if worker.poll() is not None:
+            raise AssertionError(f"the worker exited ({worker.returncode}) before the condition")
         if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.1)
+            raise AssertionError(f"timed out after {timeout} s")
+        time.sleep(0.05)
 
 
 def test_resume_after_a_worker_is_killed_mid_grid(tmp_path: Path) -> None:
@@ -134,7 +138,7 @@ def test_resume_after_a_worker_is_killed_mid_grid(tmp_path: Path) -> None:
             states = [t.state for t in found]
             return states.count(State.COMPLETE) >= 2 and State.RUNNING in states
 
-        _wait_for(two_done_one_running)
+        _wait_for(two_done_one_running, worker)
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(timeout=30)
     finally:
