@@ -157,8 +157,31 @@ def _results_table(records: list[RunRecord], limit: int = 24) -> Table:
     return table
 
 
+def _command_line(ctx: typer.Context | None) -> str:
+    """The command being run, as a user would type it: ``rdrop bench --tasks ...`` with every
+    option that differs from its default (rebuilt from the parsed options, not ``sys.argv``)."""
+    import shlex
+
+    if ctx is None:
+        return ""
+    words = ["rdrop", ctx.info_name or ""]
+    for option in ctx.command.params:
+        value = ctx.params.get(option.name)
+        if option.param_type_name != "option" or value is None or value == option.default:
+            continue
+        flag = max(option.opts, key=len)
+        for item in value if isinstance(value, list | tuple) else [value]:
+            words += [flag, str(item)]
+    return shlex.join(words)
+
+
 def _run_bench(
-    backend: TrialBackend, grid: Grid, storage: str, study: str, options: StoreOptions
+    backend: TrialBackend,
+    grid: Grid,
+    storage: str,
+    study: str,
+    options: StoreOptions,
+    ctx: typer.Context | None = None,
 ) -> list[RunRecord]:
     from torch_rdrop.bench.runner import run_grid
 
@@ -195,7 +218,9 @@ def _run_bench(
 
     start = time.perf_counter()
     with store_errors(url), live:
-        records = run_grid(store, study, grid, backend, on_progress=on_progress)
+        records = run_grid(
+            store, study, grid, backend, on_progress=on_progress, command=_command_line(ctx)
+        )
     seconds = time.perf_counter() - start
     console.line()
     console.print(f"{len(records)} runs finished in the study; this command took {seconds:.1f} s")
@@ -204,6 +229,7 @@ def _run_bench(
 
 @app.command()
 def bench(
+    ctx: typer.Context,
     tasks: Annotated[
         str, typer.Option(help="Comma-separated task names, or 'all'.")
     ] = "digits-mlp",
@@ -230,31 +256,75 @@ def bench(
             params=parse_params(param or []),
         )
         options = StoreOptions(heartbeat_interval=heartbeat_interval, grace_period=grace_period)
-        _run_bench(chosen, grid, storage, study, options)
+        _run_bench(chosen, grid, storage, study, options, ctx)
 
 
 @app.command()
 def report(
+    ctx: typer.Context,
     storage: StorageOpt = "rdrop-bench.db",
-    study: StudyOpt = "bench",
+    study: Annotated[
+        str,
+        typer.Option(
+            help="Study name, or several comma-separated (grids and sweeps) for one report with "
+            "a section per study."
+        ),
+    ] = "bench",
     out: Annotated[Path, typer.Option(help="Folder for report.md, runs.csv and the plots.")] = Path(
         "rdrop-report"
     ),
+    title: Annotated[str | None, typer.Option(help="Title of a multi-study report.")] = None,
+    preface: Annotated[
+        Path | None,
+        typer.Option(help="Markdown file placed at the top of a multi-study report (conclusions)."),
+    ] = None,
 ) -> None:
-    """Write report.md, runs.csv and PNG plots from the finished runs of a study."""
+    """Write report.md, runs.csv and PNG plots from the finished runs of a study (or several)."""
     with _clean_errors():
-        _write_report(storage, study, out)
+        names = [name.strip() for name in study.split(",")]
+        if len(names) == 1 and preface is None and title is None:
+            _write_report(storage, study, out)
+        else:
+            heading = title or "R-Drop benchmark results"
+            _write_book(storage, names, out, heading, preface, _command_line(ctx))
+
+
+def _open_existing(storage: str) -> tuple[str, Any]:
+    url = storage_url(storage)
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
+        raise CommandError(f"storage {display_url(url)} does not exist: run `rdrop bench` first")
+    return url, open_storage(url)
+
+
+def _write_book(
+    storage: str, names: list[str], out: Path, title: str, preface: Path | None, command: str
+) -> None:
+    from torch_rdrop.bench.book import load_section, write_book
+    from torch_rdrop.bench.store import store_errors
+
+    if any(not name for name in names):
+        raise CommandError(f"study: expected comma-separated names, got {','.join(names)!r}")
+    if preface is not None and not preface.is_file():
+        raise CommandError(f"preface {str(preface)!r} is not a file")
+    text = preface.read_text(encoding="utf-8") if preface is not None else ""
+    url, store = _open_existing(storage)
+    with store_errors(url):
+        sections = [load_section(store, name) for name in names]
+    paths = write_book(sections, out, title, text, command)
+    for section in sections:
+        done = len(section.records) if section.kind == "grid" else len(section.trials)
+        console.print(f"{section.study}: {section.kind}, {done} finished")
+    for path in paths:
+        console.print(f"wrote {path}")
 
 
 def _write_report(storage: str, study: str, out: Path) -> None:
     from torch_rdrop.bench.report import build_report, load_runs, write_report
     from torch_rdrop.bench.store import store_errors
 
-    url = storage_url(storage)
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
-        raise CommandError(f"storage {display_url(url)} does not exist: run `rdrop bench` first")
+    url, store = _open_existing(storage)
     with store_errors(url):
-        records, complete = load_runs(open_storage(url), study)
+        records, complete = load_runs(store, study)
     notes = [
         f"Study `{study}` in `{display_url(url)}`: {len(records)} finished grid points "
         f"({complete} COMPLETE trials; {complete - len(records)} duplicates ignored).",
@@ -277,6 +347,7 @@ def _write_report(storage: str, study: str, out: Path) -> None:
 
 @app.command()
 def sweep(
+    ctx: typer.Context,
     task: Annotated[str, typer.Option(help="The task to tune on.")] = "digits-mlp",
     method: Annotated[str, typer.Option(help="The method to tune.")] = "rdrop",
     seeds: Annotated[str, typer.Option(help="Seeds each trial trains on.")] = "0-2",
@@ -330,6 +401,7 @@ def sweep(
                 n_trials=trials,
                 fixed=fixed,
                 on_trial=on_trial,
+                command=_command_line(ctx),
             )
         table = Table(title=f"sweep {name!r}: best trials (mean dev metric)", title_justify="left")
         for column in ("trial", "value", "params"):

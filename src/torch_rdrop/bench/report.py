@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,13 +35,17 @@ if TYPE_CHECKING:
     import optuna
 
 __all__ = [
+    "ArmCost",
     "ArmStats",
     "Report",
+    "arm_costs",
     "arm_label",
     "build_report",
+    "grid_markdown",
     "load_runs",
     "runs_table",
     "varying_params",
+    "write_plots",
     "write_report",
 ]
 
@@ -98,20 +102,80 @@ class ArmStats:
     paired: Paired | None
 
 
+@dataclass(frozen=True)
+class ArmCost:
+    """What an arm cost over its runs, and relative to ``none`` in the same groups.
+
+    ``time_ratio`` and ``step_ratio`` are geometric means over groups of the arm's mean training
+    time (and time per optimizer step) divided by ``none``'s; NaN without a ``none`` to compare.
+    """
+
+    arm: str
+    runs: int
+    seconds: float
+    seconds_per_step: float
+    time_ratio: float
+    step_ratio: float
+
+
 @dataclass
 class Report:
-    """Everything the report shows, computed from the runs (no files yet)."""
+    """Everything the report shows, computed from the runs (no files yet).
+
+    ``metric`` and ``greater_is_better`` describe the whole report when every group shares them
+    (``"metric"`` otherwise); ``group_metric`` holds each group's own metric and direction.
+    """
 
     metric: str
     greater_is_better: bool
     groups: dict[Group, list[ArmStats]] = field(default_factory=dict)
+    group_metric: dict[Group, tuple[str, bool]] = field(default_factory=dict)
     win_tie_loss: dict[str, WinTieLoss] = field(default_factory=dict)
     ranks: dict[str, tuple[float, int]] = field(default_factory=dict)
     curves: dict[Group, dict[str, list[float]]] = field(default_factory=dict)
+    costs: list[ArmCost] = field(default_factory=list)
+
+
+def _geometric_mean(values: Sequence[float]) -> float:
+    finite = [v for v in values if v > 0 and math.isfinite(v)]
+    return float(np.exp(np.mean(np.log(finite)))) if finite else math.nan
+
+
+def arm_costs(
+    by_group: Mapping[Group, Mapping[str, Mapping[int, RunRecord]]],
+) -> list[ArmCost]:
+    """Mean training time and time per step of each arm, and their ratios to ``none``."""
+    per_arm: dict[str, list[RunRecord]] = defaultdict(list)
+    ratios: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+
+    def means(runs: Iterable[RunRecord]) -> tuple[float, float]:
+        runs = list(runs)
+        steps = [r.result.metrics.get("seconds_per_step", math.nan) for r in runs]
+        return float(np.mean([r.result.seconds for r in runs])), float(np.mean(steps))
+
+    for arms in by_group.values():
+        base = means(arms[BASELINE].values()) if BASELINE in arms else None
+        for arm, runs in arms.items():
+            per_arm[arm].extend(runs.values())
+            if base is not None:
+                seconds, per_step = means(runs.values())
+                ratios[arm][0].append(seconds / base[0] if base[0] > 0 else math.nan)
+                ratios[arm][1].append(per_step / base[1] if base[1] > 0 else math.nan)
+    costs = []
+    for arm, runs in per_arm.items():
+        seconds, per_step = means(runs)
+        time_ratios, step_ratios = ratios.get(arm, ([], []))
+        time_ratio, step_ratio = _geometric_mean(time_ratios), _geometric_mean(step_ratios)
+        costs.append(ArmCost(arm, len(runs), seconds, per_step, time_ratio, step_ratio))
+    return sorted(costs, key=lambda c: (math.isnan(c.time_ratio), c.time_ratio, c.arm))
 
 
 def build_report(records: Sequence[RunRecord], level: float = 0.05) -> Report:
-    """Group the runs and compute every statistic of the report."""
+    """Group the runs and compute every statistic of the report.
+
+    Groups may use different metrics (accuracy, perplexity): each is compared, counted in
+    win/tie/loss and ranked in its own direction.
+    """
     if not records:
         raise ValueError("the study has no finished runs yet: run `rdrop bench` first")
     metrics = {r.result.metric for r in records}
@@ -123,7 +187,12 @@ def build_report(records: Sequence[RunRecord], level: float = 0.05) -> Report:
         group = (record.point.task, shots_label(record.point.shots))
         by_group[group][arm_label(record, varying)][record.point.seed] = record
     report = Report(metric, greater)
+    totals: dict[str, WinTieLoss] = {}
+    scores: dict[Group, dict[str, float]] = {}
     for group, arms in by_group.items():
+        runs_here = [r for runs in arms.values() for r in runs.values()]
+        greater_here = all(r.result.greater_is_better for r in runs_here)
+        report.group_metric[group] = (runs_here[0].result.metric, greater_here)
         base = {s: r.result.value for s, r in arms.get(BASELINE, {}).items()}
         rows = []
         for arm, runs in sorted(arms.items()):
@@ -131,24 +200,20 @@ def build_report(records: Sequence[RunRecord], level: float = 0.05) -> Report:
             method = next(iter(runs.values())).point.method
             paired = paired_comparison(values, base) if base and arm != BASELINE else None
             rows.append(ArmStats(arm, method, values, summarize(list(values.values())), paired))
+            if paired is not None:
+                counted = win_tie_loss([paired], level, greater_here)
+                totals[arm] = totals.get(arm, WinTieLoss()) + counted
             curves = [r.result.curves.get(r.result.metric, []) for r in runs.values()]
             length = min(len(c) for c in curves)
             if length:
                 mean_curve = np.mean([c[:length] for c in curves], axis=0)
                 report.curves.setdefault(group, {})[arm] = [float(v) for v in mean_curve]
         report.groups[group] = rows
-    arms_seen = sorted({row.arm for rows in report.groups.values() for row in rows})
-    for arm in arms_seen:
-        comparisons = [
-            row.paired
-            for rows in report.groups.values()
-            for row in rows
-            if row.arm == arm and row.paired is not None
-        ]
-        if comparisons:
-            report.win_tie_loss[arm] = win_tie_loss(comparisons, level, greater)
-    scores = {g: {row.arm: row.summary.mean for row in rows} for g, rows in report.groups.items()}
-    report.ranks = average_ranks(scores, greater)
+        sign = 1.0 if greater_here else -1.0  # rank every group with higher = better
+        scores[group] = {row.arm: sign * row.summary.mean for row in rows}
+    report.win_tie_loss = dict(sorted(totals.items()))
+    report.ranks = average_ranks(scores, True)
+    report.costs = arm_costs(by_group)
     return report
 
 
@@ -198,17 +263,56 @@ def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> lis
     return lines
 
 
-def _markdown(report: Report, title: str, notes: Sequence[str], plots: Sequence[str]) -> str:
-    direction = "higher" if report.greater_is_better else "lower"
-    lines = [f"# {title}", "", *notes, ""]
-    lines += [
-        f"Metric: **{report.metric}** ({direction} is better). Each row: n seeds, mean ± std, "
-        "95 % t confidence interval; Δ is the paired mean difference to `none` over the same "
-        "seeds with the two-sided paired t-test and Wilcoxon signed-rank p-values.",
+def _group_heading(report: Report, group: Group) -> str:
+    task, shots = group
+    metric, greater = report.group_metric.get(group, (report.metric, report.greater_is_better))
+    if report.metric != "metric":
+        return f"{task}, K = {shots}"
+    return f"{task}, K = {shots} ({metric}, {'higher' if greater else 'lower'} is better)"
+
+
+def _cost_lines(report: Report, h: str) -> list[str]:
+    rows = [
+        [
+            c.arm,
+            str(c.runs),
+            f"{c.seconds:.2f}",
+            f"{1000 * c.seconds_per_step:.1f}",
+            _fmt(c.time_ratio, 2) + ("×" if math.isfinite(c.time_ratio) else ""),
+            _fmt(c.step_ratio, 2) + ("×" if math.isfinite(c.step_ratio) else ""),
+        ]
+        for c in report.costs
+    ]
+    header = ["arm", "runs", "train s / run", "ms / step", "time vs none", "step vs none"]
+    return [
+        f"{h} Cost",
+        "",
+        "Training time only (evaluation excluded), one CPU thread per run. Ratios: geometric "
+        "mean over groups of the arm's mean divided by `none`'s in the same group.",
+        "",
+        *_markdown_table(header, rows),
         "",
     ]
-    for (task, shots), rows in report.groups.items():
-        lines += [f"## {task}, K = {shots}", ""]
+
+
+def grid_markdown(report: Report, plots: Sequence[str] = (), level: int = 2) -> list[str]:
+    """The Markdown body of one grid's report (tables, win/tie/loss, ranking, cost, plots),
+    with headings at ``level``."""
+    h = "#" * level
+    direction = "higher" if report.greater_is_better else "lower"
+    shown = (
+        f"**{report.metric}** ({direction} is better)"
+        if report.metric != "metric"
+        else ("each group's own (named in its heading)")
+    )
+    lines = [
+        f"Metric: {shown}. Each row: n seeds, mean ± std, 95 % t confidence interval; Δ is the "
+        "paired mean difference to `none` over the same seeds with the two-sided paired t-test "
+        "and Wilcoxon signed-rank p-values.",
+        "",
+    ]
+    for group, rows in report.groups.items():
+        lines += [f"{h} {_group_heading(report, group)}", ""]
         table = []
         for row in rows:
             s, p = row.summary, row.paired
@@ -227,7 +331,7 @@ def _markdown(report: Report, title: str, notes: Sequence[str], plots: Sequence[
         lines += [*_markdown_table(header, table), ""]
     if report.win_tie_loss:
         lines += [
-            "## Win / tie / loss against `none`",
+            f"{h} Win / tie / loss against `none`",
             "",
             "Per task and K: a win or a loss needs a paired t-test p < 0.05; otherwise a tie.",
             "",
@@ -237,7 +341,7 @@ def _markdown(report: Report, title: str, notes: Sequence[str], plots: Sequence[
         ]
         lines += [*_markdown_table(["arm", "win", "tie", "loss"], rows), ""]
     lines += [
-        "## Ranking",
+        f"{h} Ranking",
         "",
         "Average rank of the mean over the groups (task × K) each arm ran in; 1 is best.",
         "",
@@ -246,8 +350,14 @@ def _markdown(report: Report, title: str, notes: Sequence[str], plots: Sequence[
         [str(i), arm, f"{r:.2f}", str(n)] for i, (arm, (r, n)) in enumerate(report.ranks.items(), 1)
     ]
     lines += [*_markdown_table(["rank", "arm", "average rank", "groups"], rows), ""]
+    lines += _cost_lines(report, h)
     if plots:
-        lines += ["## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in plots] + [""]
+        lines += [f"{h} Plots", ""] + [f"![{Path(p).stem}]({p})" for p in plots] + [""]
+    return lines
+
+
+def _markdown(report: Report, title: str, notes: Sequence[str], plots: Sequence[str]) -> str:
+    lines = [f"# {title}", "", *notes, "", *grid_markdown(report, plots)]
     return "\n".join(lines)
 
 
@@ -347,7 +457,7 @@ def _numeric_first(value: Any) -> tuple[bool, float, str]:
     return (not number, float(value) if number else 0.0, str(value))
 
 
-def _plot_sensitivity(records: Sequence[RunRecord], out: Path) -> list[Path]:
+def _plot_sensitivity(records: Sequence[RunRecord], out: Path, prefix: str = "") -> list[Path]:
     """Heat maps of the mean metric over alpha x dropout, per task, K and method, when they vary."""
     cells: dict[tuple[str, str, str], dict[tuple[Any, Any], list[float]]] = defaultdict(
         lambda: defaultdict(list)
@@ -380,11 +490,25 @@ def _plot_sensitivity(records: Sequence[RunRecord], out: Path) -> list[Path]:
         fig.colorbar(image, ax=ax)
         fig.tight_layout()
         safe = "".join(c if c.isalnum() else "_" for c in f"{task}_{shots}_{method}")
-        path = out / f"sensitivity_{safe}.png"
+        path = out / f"{prefix}sensitivity_{safe}.png"
         fig.savefig(path, dpi=100)
         plt.close(fig)
         written.append(path)
     return written
+
+
+def write_plots(
+    report: Report, records: Sequence[RunRecord], out: Path, prefix: str = ""
+) -> list[Path]:
+    """The report's PNG plots (bars; accuracy vs K, learning curves and heat maps when the runs
+    have them) written into ``out`` with names starting with ``prefix``."""
+    plots = [out / f"{prefix}bars.png"]
+    _plot_bars(report, plots[0])
+    if _plot_shots(report, out / f"{prefix}accuracy_vs_k.png"):
+        plots.append(out / f"{prefix}accuracy_vs_k.png")
+    if _plot_curves(report, out / f"{prefix}learning_curves.png"):
+        plots.append(out / f"{prefix}learning_curves.png")
+    return plots + _plot_sensitivity(records, out, prefix)
 
 
 def write_report(
@@ -395,13 +519,7 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     report = build_report(records)
     runs_table(records).to_csv(out / "runs.csv", index=False)
-    plots = [out / "bars.png"]
-    _plot_bars(report, plots[0])
-    if _plot_shots(report, out / "accuracy_vs_k.png"):
-        plots.append(out / "accuracy_vs_k.png")
-    if _plot_curves(report, out / "learning_curves.png"):
-        plots.append(out / "learning_curves.png")
-    plots += _plot_sensitivity(records, out)
+    plots = write_plots(report, records, out)
     markdown = _markdown(report, title, notes, [p.name for p in plots])
     (out / "report.md").write_text(markdown, encoding="utf-8")
     return [out / "report.md", out / "runs.csv", *plots]

@@ -42,7 +42,7 @@ from torch_rdrop.bench.spec import (
     TrialResult,
     shots_label,
 )
-from torch_rdrop.bench.store import import_optuna
+from torch_rdrop.bench.store import import_optuna, remember_command
 
 if TYPE_CHECKING:
     import optuna
@@ -229,16 +229,19 @@ def run_grid(
     *,
     on_progress: Callable[[GridProgress], None] | None = None,
     poll_seconds: float = 1.0,
+    command: str | None = None,
 ) -> list[RunRecord]:
     """Run every point of ``grid`` not finished yet; return the finished runs, sorted.
 
     Returns once every point has a result, waiting (polling every ``poll_seconds``) for points
     that other workers are running, and re-running those whose worker died. Exceptions of the
-    trial function (``ValueError`` for a spec the data cannot serve) propagate.
+    trial function (``ValueError`` for a spec the data cannot serve) propagate. ``command``, the
+    command line being run, is remembered in the study for the report.
     """
     optuna = import_optuna()
     points = grid.points()
     study = load_grid_study(storage, study_name, grid, backend)
+    remember_command(study, command)
     objective = _objective(grid, backend)
 
     def report(_study: optuna.Study | None = None, _trial: Any = None) -> None:

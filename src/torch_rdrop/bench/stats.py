@@ -130,6 +130,14 @@ class WinTieLoss:
     def __str__(self) -> str:
         return f"{self.win}/{self.tie}/{self.loss}"
 
+    def __add__(self, other: WinTieLoss) -> WinTieLoss:
+        """Counts over two sets of groups.
+
+        >>> WinTieLoss(1, 2, 0) + WinTieLoss(0, 1, 1)
+        WinTieLoss(win=1, tie=3, loss=1)
+        """
+        return WinTieLoss(self.win + other.win, self.tie + other.tie, self.loss + other.loss)
+
 
 def win_tie_loss(
     comparisons: Iterable[Paired], level: float = 0.05, greater_is_better: bool = True

@@ -31,6 +31,7 @@ __all__ = [
     "display_url",
     "import_optuna",
     "open_storage",
+    "remember_command",
     "storage_url",
     "store_errors",
 ]
@@ -229,3 +230,13 @@ def _open(
     if url.startswith("sqlite"):
         _tune_sqlite(storage)
     return storage
+
+
+def remember_command(study: optuna.Study, command: str | None) -> None:
+    """Add ``command`` (the command line that fills ``study``) to the study's ``commands``
+    attribute once, so a report can print how to regenerate the study."""
+    if not command:
+        return
+    seen = list(study.user_attrs.get("commands", []))
+    if command not in seen:
+        study.set_user_attr("commands", [*seen, command])

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from torch_rdrop.bench.spec import Scalar, Shots, TrialBackend, TrialSpec, shots_label
-from torch_rdrop.bench.store import import_optuna
+from torch_rdrop.bench.store import import_optuna, remember_command
 
 if TYPE_CHECKING:
     import optuna
@@ -130,8 +130,12 @@ def run_sweep(
     greater_is_better: bool = True,
     sampler_seed: int | None = None,
     on_trial: Callable[[SweepSummary], None] | None = None,
+    command: str | None = None,
 ) -> SweepSummary:
-    """Run TPE trials until the study holds ``n_trials`` finished ones; return the summary."""
+    """Run TPE trials until the study holds ``n_trials`` finished ones; return the summary.
+
+    ``command``, the command line being run, is remembered in the study for the report.
+    """
     optuna = import_optuna()
     if n_trials < 1:
         raise ValueError(f"n_trials must be >= 1, got {n_trials}")
@@ -166,6 +170,7 @@ def run_sweep(
                 f"study {study_name!r} is a sweep with {name}={seen!r}, not {value!r}; "
                 "choose another --study"
             )
+    remember_command(study, command)
 
     def objective(trial: optuna.trial.Trial) -> float:
         params = {**fixed, **{r.name: r.suggest(trial) for r in ranges}}

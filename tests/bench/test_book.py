@@ -1,0 +1,86 @@
+"""The multi-study report: a section per study, the commands that filled each, one runs.csv."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import optuna
+from typer.testing import CliRunner
+
+from torch_rdrop.cli import app
+
+runner = CliRunner()
+DIGITS = ["--backend", "torch_rdrop.bench.digits:BACKEND"]
+
+
+def _run(*args: str):
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def _fill(db: str) -> None:
+    grid = ["--tasks", "digits", "--seeds", "0-2", "--shots", "4", "--param", "epochs=2"]
+    _run("bench", *grid, "--methods", "none,rdrop", "--storage", db, "--study", "a", *DIGITS)
+    _run("bench", *grid, "--methods", "none,mixup", "--storage", db, "--study", "b", *DIGITS)
+    sweep = ["--task", "digits", "--seeds", "0", "--shots", "8", "--trials", "3"]
+    _run("sweep", *sweep, "--param", "epochs=2", "--storage", db, "--study", "c", *DIGITS)
+
+
+def test_bench_and_sweep_remember_their_command_once(tmp_path: Path) -> None:
+    db = str(tmp_path / "runs.db")
+    _fill(db)
+    _run(
+        "bench", "--tasks", "digits", "--seeds", "0-2", "--shots", "4", "--param", "epochs=2",
+        "--methods", "none,rdrop", "--storage", db, "--study", "a", *DIGITS,
+    )  # fmt: skip
+    commands = optuna.load_study(study_name="a", storage=f"sqlite:///{db}").user_attrs["commands"]
+    assert commands == [
+        f"rdrop bench --tasks digits --seeds 0-2 --shots 4 --param epochs=2 --storage {db} "
+        "--study a --backend torch_rdrop.bench.digits:BACKEND"
+    ]  # options left at their defaults (--methods none,rdrop) are not repeated
+    sweep = optuna.load_study(study_name="c", storage=f"sqlite:///{db}").user_attrs["commands"]
+    assert len(sweep) == 1 and sweep[0].startswith("rdrop sweep --task digits --seeds 0")
+
+
+def test_one_report_over_grids_and_a_sweep(tmp_path: Path) -> None:
+    db = str(tmp_path / "runs.db")
+    _fill(db)
+    preface = tmp_path / "conclusions.md"
+    preface.write_text("R-Drop did X on Y.\n")
+    out = tmp_path / "book"
+    result = _run(
+        "report", "--storage", db, "--study", "a,b,c", "--out", str(out),
+        "--preface", str(preface), "--title", "Evidence",
+    )  # fmt: skip
+    assert "a: grid, 6 finished" in result.output and "c: sweep, 3 finished" in result.output
+    text = (out / "report.md").read_text()
+    assert text.startswith("# Evidence\n\nR-Drop did X on Y.")
+    assert "rdrop bench --tasks digits --methods none,mixup" in text  # study b's command
+    assert f"rdrop report --storage {db} --study a,b,c" in text  # and how to redo this report
+    for heading in ("## a", "## b", "## c", "### digits, K = 4", "### Cost", "### Ranking"):
+        assert f"\n{heading}\n" in text, heading
+    assert "TPE sweep of `rdrop` on `digits` at K = 8" in text
+    assert "![a-bars](a-bars.png)" in text and "![c-sweep](c-sweep.png)" in text
+    for name in ("a-bars.png", "b-bars.png", "c-sweep.png"):
+        assert (out / name).read_bytes().startswith(b"\x89PNG")
+    rows = list(csv.DictReader((out / "runs.csv").open()))
+    assert len(rows) == 12 and next(iter(rows[0])) == "study"
+    assert {(r["study"], r["method"]) for r in rows} == {
+        ("a", "none"), ("a", "rdrop"), ("b", "none"), ("b", "mixup"),
+    }  # fmt: skip
+    # every mean in the tables traces to the runs: recompute one from runs.csv
+    values = [float(r["value"]) for r in rows if r["study"] == "b" and r["method"] == "mixup"]
+    assert f"| mixup | 3 | {sum(values) / 3:.4f} ±" in text
+
+
+def test_a_missing_study_or_preface_is_one_error_line(tmp_path: Path) -> None:
+    db = str(tmp_path / "runs.db")
+    _fill(db)
+    result = runner.invoke(app, ["report", "--storage", db, "--study", "a,zz"])
+    assert result.exit_code == 1 and "study 'zz' is not in the storage" in result.stderr
+    result = runner.invoke(
+        app, ["report", "--storage", db, "--study", "a,b", "--preface", str(tmp_path / "no.md")]
+    )
+    assert result.exit_code == 1 and "is not a file" in result.stderr
