@@ -125,3 +125,23 @@ def test_models_without_blocks_or_input_site_are_refused() -> None:
         ManifoldMixup().training_loss(
             Bare(), torch.zeros(2, 3, dtype=torch.long), torch.tensor([0, 1])
         )
+
+
+def test_a_packed_lstm_is_mixed_on_its_padded_states_and_keeps_each_length() -> None:
+    from torch_rdrop.bench.models import BiLSTMClassifier
+
+    torch.manual_seed(0)
+    model = BiLSTMClassifier(vocab_size=30, num_classes=2, embed_dim=8, hidden=8, dropout=0.0)
+    ids = torch.tensor([[3, 4, 5, 6], [7, 8, 0, 0], [9, 3, 4, 0], [5, 0, 0, 0]])
+    y = torch.tensor([0, 1, 0, 1])
+    method = ManifoldMixup(ManifoldMixupConfig(layers=(1,)))
+    out = method.training_loss(model, {"input_ids": ids}, y)
+    assert out.details["module"] == "lstm" and torch.isfinite(out.loss)
+    lam, perm = out.details["lam"], out.details["perm"]
+    states, mask = model.encode(ids, None)
+    mixed = (lam * states + (1 - lam) * states[perm]) * mask.unsqueeze(-1)  # repacked: i's length
+    keep = mask.unsqueeze(-1)
+    mean = (mixed * keep).sum(1) / keep.sum(1)
+    top = mixed.masked_fill(~keep, float("-inf")).amax(dim=1)
+    expected = model.head(model.blocks(torch.cat([mean, top], dim=-1)))
+    assert torch.allclose(out.output, expected, atol=1e-5)

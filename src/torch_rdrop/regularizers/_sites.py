@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from torch_rdrop._nested import iter_tensors
 from torch_rdrop.layout import batch_size_of
@@ -131,14 +132,23 @@ def find_head(model: nn.Module, name: str | None = None) -> nn.Module:
     return linears[-1]
 
 
+def _apply_packed(packed: PackedSequence, fn: TensorFn) -> PackedSequence:
+    """``fn`` over the padded ``[B, T, ...]`` form of a packed batch, packed again with the
+    same lengths (so mixing example i with j keeps i's length; j's padding contributes zeros)."""
+    padded, lengths = pad_packed_sequence(packed, batch_first=True)
+    return pack_padded_sequence(fn(padded), lengths, batch_first=True, enforce_sorted=False)
+
+
 def _apply_first(value: Any, fn: TensorFn, where: str) -> Any:
     if isinstance(value, Tensor):
         return fn(value)
-    if isinstance(value, (tuple, list)) and value and isinstance(value[0], Tensor):
-        return type(value)([fn(value[0]), *value[1:]])
+    if isinstance(value, PackedSequence):
+        return _apply_packed(value, fn)
+    if isinstance(value, (tuple, list)) and value and isinstance(value[0], Tensor | PackedSequence):
+        return type(value)([_apply_first(value[0], fn, where), *value[1:]])
     raise ValueError(
-        f"cannot rewrite the {where}: expected a tensor or a tuple whose first element is a "
-        f"tensor, got {type(value).__name__}"
+        f"cannot rewrite the {where}: expected a tensor, a PackedSequence or a tuple whose first "
+        f"element is one, got {type(value).__name__}"
     )
 
 
