@@ -137,6 +137,22 @@ def test_semi_supervised_adds_a_ramped_consistency_on_unlabelled_batches(monkeyp
         run_trial(_spec("wsj-pos-lstm", "none", semi_supervised=True))
     with pytest.raises(ValueError, match="rampup must lie in"):
         run_trial(_spec("digits-mlp", "none", semi_supervised=True, rampup=2.0))
+    with pytest.raises(ValueError, match="unlabelled_ratio must be a positive integer, got 0"):
+        run_trial(_spec("digits-mlp", "none", semi_supervised=True, unlabelled_ratio=0))
+
+
+def test_unlabelled_batches_are_ratio_times_the_batch_size(monkeypatch) -> None:
+    sizes: list[int] = []
+    original = trial._Unlabelled.loss
+
+    def spy(self, model, encoder, data):
+        sizes.append(self.size)
+        return original(self, model, encoder, data)
+
+    monkeypatch.setattr(trial._Unlabelled, "loss", spy)
+    settings = {"epochs": 1, "batch_size": 8, "semi_supervised": True, "unlabelled_ratio": 3}
+    run_trial(_spec("digits-mlp", "none", **settings))
+    assert sizes and set(sizes) == {24}
 
 
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="Linux /proc only")

@@ -15,9 +15,9 @@ to the method (``alpha``, ``epsilon``, ``duplicate_from``, ...).
 
 Semi-supervised mode (``semi_supervised=true``, classification tasks): K labelled examples per
 class train with the method as usual, and each step also draws a batch of the unlabelled rest of
-the training split, on which the loss is the R-Drop consistency alone, weighted by
-``consistency_alpha`` (1.0) ramped up by :class:`torch_rdrop.schedules.SigmoidRampup` over the
-first ``rampup`` fraction (0.3) of the steps.
+the training split (``unlabelled_ratio`` times the batch size, 1), on which the loss is the R-Drop
+consistency alone, weighted by ``consistency_alpha`` (1.0) ramped up by
+:class:`torch_rdrop.schedules.SigmoidRampup` over the first ``rampup`` fraction (0.3) of the steps.
 
 Generation tasks run ``none`` and ``rdrop``: a language model is scored by perplexity, a
 sequence-to-sequence model by ROUGE-L of its greedy decoding.
@@ -52,7 +52,7 @@ __all__ = ["BACKEND", "METHODS_BY_KIND", "run_trial"]
 
 TRAINING_PARAMS = (
     "epochs", "batch_size", "lr", "dropout", "weight_decay", "dev_shots", "eval_every", "threads",
-    "semi_supervised", "consistency_alpha", "rampup",
+    "semi_supervised", "consistency_alpha", "rampup", "unlabelled_ratio",
 )  # fmt: skip
 EVAL_BATCH = 256
 #: Decoded headlines have at least this many tokens: a small model trained on few examples puts
@@ -83,9 +83,10 @@ def _settings(task: Task, spec: TrialSpec) -> tuple[dict[str, Any], dict[str, Sc
         "epochs": task.epochs, "batch_size": task.batch_size, "lr": task.lr,
         "dropout": task.dropout, "weight_decay": 0.01, "dev_shots": 4, "eval_every": 1,
         "threads": 1, "semi_supervised": False, "consistency_alpha": 1.0, "rampup": 0.3,
+        "unlabelled_ratio": 1,
     }  # fmt: skip
     settings.update({k: v for k, v in spec.params.items() if k in TRAINING_PARAMS})
-    for name in ("epochs", "batch_size", "dev_shots", "eval_every", "threads"):
+    for name in ("epochs", "batch_size", "dev_shots", "eval_every", "threads", "unlabelled_ratio"):
         value = settings[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < (name != "dev_shots"):
             raise ValueError(f"param {name} must be a positive integer, got {value!r}")
@@ -222,7 +223,8 @@ class _Unlabelled:
     ) -> None:
         if pool.size == 0:
             raise ValueError("semi_supervised: the training split has no unlabelled examples left")
-        self.pool, self.size, self.rng = pool, int(settings["batch_size"]), rng
+        self.size = int(settings["batch_size"]) * int(settings["unlabelled_ratio"])
+        self.pool, self.rng = pool, rng
         self.order, self.at = rng.permutation(pool), 0
         ramp = SigmoidRampup(float(settings["consistency_alpha"]), int(settings["rampup"] * steps))
         self.method = build_regularizer("rdrop", alpha=ramp)
