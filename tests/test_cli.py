@@ -166,16 +166,19 @@ def _psycopg_available() -> bool:
 
 def test_default_backend_runs_text_and_tagging_tasks(tmp_path: Path) -> None:
     db = str(tmp_path / "tasks.db")
-    args = ["bench", "--tasks", "mr-cnn,wsj-pos-lstm", "--methods", "none,rdrop", "--seeds", "0"]
-    result = _run(*args, "--shots", "2", "--param", "epochs=1", "--storage", db, "--study", "t")
+    args = ["bench", "--tasks", "mr-cnn,wsj-pos-lstm", "--methods", "none,rdrop,mixup"]
+    args += ["--seeds", "0", "--shots", "2", "--param", "epochs=1", "--storage", db]
+    result = _run(*args, "--study", "t")
     assert result.exit_code == 0, result.output
-    assert "4 runs finished in the study" in result.output
+    assert "grid: 5 runs" in result.output and "5 runs finished in the study" in result.output
+    assert "skipped (the method does not apply to the task): mixup on wsj-pos-lstm" in result.output
     out = tmp_path / "report"
     assert _run("report", "--storage", db, "--study", "t", "--out", str(out)).exit_code == 0
     rows = list(csv.DictReader((out / "runs.csv").open()))
     metrics = {(row["task"], row["method"]): row["metric"] for row in rows}
     assert metrics == {
         ("mr-cnn", "none"): "accuracy", ("mr-cnn", "rdrop"): "accuracy",
+        ("mr-cnn", "mixup"): "accuracy",
         ("wsj-pos-lstm", "none"): "token_accuracy", ("wsj-pos-lstm", "rdrop"): "token_accuracy",
     }  # fmt: skip
     assert all(0.0 <= float(row["value"]) <= 1.0 for row in rows)
@@ -185,7 +188,7 @@ def test_default_backend_runs_text_and_tagging_tasks(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--tasks", "mr-cnn", "--shots", "5000"], "shots=5000"),
-        (["--tasks", "wsj-pos-lstm", "--methods", "mixup"], "'mixup' does not apply to tagging"),
+        (["--tasks", "wsj-pos-lstm", "--methods", "mixup"], "none of the methods mixup applies"),
         (["--tasks", "mr-cnn", "--param", "dropout=1.5"], "param dropout must lie in [0, 1)"),
     ],
 )

@@ -214,6 +214,10 @@ def _run_bench(
         f"K {', '.join(shots_label(s) for s in grid.shots)} x {len(grid.seeds)} seeds) -> "
         f"study {study!r} in {display_url(url)}"
     )
+    skipped = [f"{m} on {t}" for t in grid.tasks for m in grid.methods if grid.applies is not None
+               and not grid.applies(t, m)]  # fmt: skip
+    if skipped:
+        console.print(f"skipped (the method does not apply to the task): {', '.join(skipped)}")
     from torch_rdrop.bench.store import store_errors
 
     start = time.perf_counter()
@@ -254,6 +258,7 @@ def bench(
             seeds=parse_seeds(seeds),
             shots=parse_shots(shots),
             params=parse_params(param or []),
+            applies=chosen.applies,
         )
         options = StoreOptions(heartbeat_interval=heartbeat_interval, grace_period=grace_period)
         _run_bench(chosen, grid, storage, study, options, ctx)
@@ -482,6 +487,7 @@ def demo(
             seeds=parse_seeds(seeds),
             shots=parse_shots(shots),
             params=parse_params(params),
+            applies=backend.applies,
         )
         _run_bench(backend, grid, storage, "demo", StoreOptions())
         _write_report(storage, "demo", out)

@@ -174,3 +174,20 @@ def test_two_workers_share_one_sqlite_store(tmp_path: Path) -> None:
     # both processes did work: heartbeats were written by two different workers' trials
     logs = [(tmp_path / f"w{i}.log").read_text() for i in (0, 1)]
     assert all("6 runs finished in the study" in log for log in logs), logs
+
+
+def test_pairs_the_backend_refuses_are_skipped_not_run(storage) -> None:
+    grid = Grid(
+        ("digits",), ("none", "rdrop", "mixup"), (0, 1), (4,), parse_params(["epochs=2"]),
+        applies=lambda task, method: method != "mixup",
+    )  # fmt: skip
+    assert {p.method for p in grid.points()} == {"none", "rdrop"}
+    records = run_grid(storage, "g", grid, BACKEND)
+    assert sorted((r.point.method, r.point.seed) for r in records) == [
+        ("none", 0), ("none", 1), ("rdrop", 0), ("rdrop", 1),
+    ]  # fmt: skip
+    study = optuna.load_study(study_name="g", storage=storage)
+    skipped = [t for t in study.trials if "skipped" in t.user_attrs]
+    assert skipped and all(t.state == optuna.trial.TrialState.PRUNED for t in skipped)
+    with pytest.raises(ValueError, match="none of the methods mixup applies to the tasks digits"):
+        Grid(("digits",), ("mixup",), (0,), (4,), applies=lambda task, method: False)

@@ -204,6 +204,9 @@ def _objective(grid: Grid, backend: TrialBackend) -> Callable[[optuna.trial.Tria
     def objective(trial: optuna.trial.Trial) -> float:
         values = {name: trial.suggest_categorical(name, choices) for name, choices in space.items()}
         point = grid.point(values)
+        if not grid.includes(point):
+            trial.set_user_attr("skipped", point.label)
+            raise optuna.TrialPruned(f"{point.method} does not apply to {point.task}")
         trial.set_user_attr("key", point.key)
         trial.set_user_attr("point", point.to_json())
         other = _claimed_elsewhere(trial.study, trial.number, point.key)

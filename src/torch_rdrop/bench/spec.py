@@ -169,7 +169,8 @@ class TrialFunction(Protocol):
 class TrialBackend:
     """A trial function with the task and method names it runs.
 
-    ``task_rows`` (optional) gives the rows of the ``rdrop tasks`` table.
+    ``task_rows`` (optional) gives the rows of the ``rdrop tasks`` table; ``applies`` (optional)
+    says whether a method can run on a task (a grid skips the pairs it refuses).
     """
 
     name: str
@@ -177,6 +178,7 @@ class TrialBackend:
     methods: tuple[str, ...]
     run: TrialFunction
     task_rows: Callable[[], list[dict[str, Any]]] | None = None
+    applies: Callable[[str, str], bool] | None = None
 
 
 def load_backend(ref: str) -> TrialBackend:
@@ -414,11 +416,23 @@ class Grid:
     seeds: tuple[int, ...]
     shots: tuple[Shots, ...]
     params: tuple[ParamSetting, ...] = ()
+    applies: Callable[[str, str], bool] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("tasks", "methods", "seeds", "shots"):
             if not getattr(self, name):
                 raise ValueError(f"grid: {name} must not be empty")
+        if self.applies is not None and not any(
+            self.applies(t, m) for t in self.tasks for m in self.methods
+        ):
+            raise ValueError(
+                f"grid: none of the methods {', '.join(self.methods)} applies to the tasks "
+                f"{', '.join(self.tasks)}"
+            )
+
+    def includes(self, point: GridPoint) -> bool:
+        """Whether ``point``'s method applies to its task (always, without ``applies``)."""
+        return self.applies is None or self.applies(point.task, point.method)
 
     def search_space(self) -> dict[str, list[Any]]:
         """The GridSampler search space (``shots`` as ``"full"`` or an int)."""
@@ -452,11 +466,11 @@ class Grid:
         )
 
     def points(self) -> list[GridPoint]:
-        """Every distinct point, sorted."""
+        """Every distinct point whose method applies to its task, sorted."""
         space = self.search_space()
         names = list(space)
         found = {
             self.point(dict(zip(names, combo, strict=True)))
             for combo in itertools.product(*space.values())
         }
-        return sorted(found, key=GridPoint.sort_key)
+        return sorted(filter(self.includes, found), key=GridPoint.sort_key)

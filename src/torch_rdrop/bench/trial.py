@@ -312,5 +312,14 @@ def _methods() -> tuple[str, ...]:
     return METHODS_BY_KIND["classification"]
 
 
-BACKEND = TrialBackend("tasks", task_names(), _methods(), run_trial, task_rows)
+def applies(task: str, method: str) -> bool:
+    """Whether ``method`` can run on ``task`` (:data:`METHODS_BY_KIND`).
+
+    >>> applies("wsj-pos-lstm", "mixup"), applies("wsj-pos-lstm", "rdrop")
+    (False, True)
+    """
+    return method in METHODS_BY_KIND[get_task(task).kind]
+
+
+BACKEND = TrialBackend("tasks", task_names(), _methods(), run_trial, task_rows, applies)
 """Every task of :mod:`torch_rdrop.bench.tasks` with the methods of the benchmark."""

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Fill the evidence store (docs/results/evidence.db) and write docs/results/ from it.
+#
+# Start this script once per CPU core: each copy is one worker, and the workers share every
+# study through the SQLite store (a point finished by one is never run by another). Re-running
+# resumes: finished runs are kept. Every run trains on one thread (the trial default).
+#
+#   bash benchmarks/evidence.sh & bash benchmarks/evidence.sh; wait
+#   bash benchmarks/evidence.sh report      # only rewrite docs/results/ from the store
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RDROP=${RDROP:-.venv/bin/rdrop}
+DB=${DB:-docs/results/evidence.db}
+FINAL="-p eval_every=1000"  # fixed epochs, the test split is scored once, after the last epoch
+STUDIES=main,main-tagging,main-generation,fewshot,sensitivity,sweep-digits-rdrop,semi,variant-passes,variant-divergence,variant-layout,variant-cheap
+
+bench() { $RDROP bench --storage "$DB" --seeds 0-4 --shots 16 $FINAL "$@"; }
+
+if [ "${1:-}" != "report" ]; then
+  bench --study main --methods all \
+    --tasks mr-minilm,mr-cnn,uncertainty-cnn,tweets-lstm,reviews-zh-cnn,reviews-zh-lstm,fashion-mnist-cnn,digits-mlp
+  bench --study main-tagging --tasks wsj-pos-lstm,pd-ner-lstm --methods none,rdrop,fgm,pgd,freelb,rdrop+fgm
+  bench --study main-generation --tasks bbc-headlines-bart,pd-lm-gpt2 --methods none,rdrop
+  bench --study fewshot --tasks mr-minilm,reviews-zh-lstm --methods none,rdrop,mixup,fgm \
+    --seeds 0-2 --shots 8,16,32,64
+  bench --study sensitivity --tasks digits-mlp,fashion-mnist-cnn --methods none,rdrop \
+    -p rdrop.alpha=0.1,0.3,1,3,10 -p dropout=0.1,0.2,0.3
+  $RDROP sweep --storage "$DB" --study sweep-digits-rdrop --task digits-mlp --method rdrop \
+    --seeds 0-2 --shots 16 --trials 24
+  bench --study semi --tasks fashion-mnist-cnn,digits-mlp,reviews-zh-cnn --methods none,rdrop \
+    -p rdrop.semi_supervised=false,true -p rdrop.unlabelled_ratio=4
+  bench --study variant-passes --tasks fashion-mnist-cnn,reviews-zh-cnn --methods none,rdrop \
+    -p rdrop.passes=2,3
+  bench --study variant-divergence --tasks fashion-mnist-cnn,reviews-zh-cnn --methods none,rdrop \
+    -p rdrop.divergence=kl,js,mse
+  bench --study variant-layout --tasks fashion-mnist-cnn,reviews-zh-cnn --methods none,rdrop \
+    -p rdrop.layout=concat,sequential
+  bench --study variant-cheap --tasks mr-minilm --methods none,rdrop \
+    -p rdrop.duplicate_from=bert.encoder.layer.0,bert.encoder.layer.4
+fi
+$RDROP report --storage "$DB" --study "$STUDIES" --out docs/results \
+  --title "R-Drop on real data: the evidence" --preface docs/results/conclusions.md

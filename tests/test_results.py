@@ -1,0 +1,48 @@
+"""docs/results/ is what `rdrop report` writes from the committed evidence store, nothing else."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import pytest
+
+from torch_rdrop.bench.book import load_section, write_book
+from torch_rdrop.bench.store import open_storage, storage_url
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results"
+STORE = RESULTS / "evidence.db"
+
+pytestmark = pytest.mark.skipif(not STORE.exists(), reason="no evidence store in this checkout")
+
+
+def _studies() -> list[str]:
+    script = (ROOT / "benchmarks" / "evidence.sh").read_text()
+    return re.search(r"^STUDIES=(\S+)$", script, re.M).group(1).split(",")
+
+
+def test_the_report_is_regenerated_exactly_from_the_store(tmp_path: Path) -> None:
+    committed = (RESULTS / "report.md").read_text(encoding="utf-8")
+    title = committed.splitlines()[0].removeprefix("# ")
+    command = next(line for line in committed.splitlines() if line.startswith("rdrop report "))
+    preface = (RESULTS / "conclusions.md").read_text(encoding="utf-8")
+    store = open_storage(storage_url(str(STORE)))
+    sections = [load_section(store, name) for name in _studies()]
+    write_book(sections, tmp_path, title, preface, command)
+    assert (tmp_path / "report.md").read_text(encoding="utf-8") == committed
+    assert (tmp_path / "runs.csv").read_text() == (RESULTS / "runs.csv").read_text()
+    for line in committed.splitlines():  # every plot it shows is committed
+        for name in re.findall(r"\]\(([\w.-]+\.png)\)", line):
+            assert (RESULTS / name).stat().st_size > 1000, name
+
+
+def test_every_grid_point_of_the_evidence_has_five_seeds_or_says_otherwise() -> None:
+    with (RESULTS / "runs.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    main = [r for r in rows if r["study"].startswith("main")]
+    seeds: dict[tuple[str, str], set[str]] = {}
+    for row in main:
+        seeds.setdefault((row["task"], row["method"]), set()).add(row["seed"])
+    assert seeds and all(len(s) >= 5 for s in seeds.values()), seeds
