@@ -26,7 +26,7 @@ from torch_rdrop.bench.report import (
     write_plots,
 )
 from torch_rdrop.bench.runner import RunRecord
-from torch_rdrop.bench.store import import_optuna
+from torch_rdrop.bench.store import import_optuna, load_existing_study
 
 if TYPE_CHECKING:
     import optuna
@@ -64,11 +64,7 @@ def load_section(storage: optuna.storages.BaseStorage, study_name: str) -> Secti
     Raises ValueError naming the studies present when ``study_name`` is not one of them.
     """
     optuna = import_optuna()
-    names = [s.study_name for s in storage.get_all_studies()]
-    if study_name not in names:
-        shown = ", ".join(sorted(names)) or "none"
-        raise ValueError(f"study {study_name!r} is not in the storage; studies there: {shown}")
-    study = optuna.load_study(study_name=study_name, storage=storage)
+    study = load_existing_study(storage, study_name)
     attrs = dict(study.user_attrs)
     commands = tuple(attrs.get("commands", ()))
     if attrs.get("kind") == "sweep":

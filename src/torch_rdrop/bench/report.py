@@ -29,7 +29,7 @@ from torch_rdrop.bench.stats import (
     summarize,
     win_tie_loss,
 )
-from torch_rdrop.bench.store import import_optuna
+from torch_rdrop.bench.store import import_optuna, load_existing_study
 
 if TYPE_CHECKING:
     import optuna
@@ -56,11 +56,7 @@ Group = tuple[str, str]  # (task, K label)
 def load_runs(storage: optuna.storages.BaseStorage, study_name: str) -> tuple[list[RunRecord], int]:
     """The finished runs of a grid study (one per point) and how many COMPLETE trials it holds."""
     optuna = import_optuna()
-    names = [s.study_name for s in storage.get_all_studies()]
-    if study_name not in names:
-        shown = ", ".join(sorted(names)) or "none"
-        raise ValueError(f"study {study_name!r} is not in the storage; studies there: {shown}")
-    study = optuna.load_study(study_name=study_name, storage=storage)
+    study = load_existing_study(storage, study_name)
     if study.user_attrs.get("kind") == "sweep":
         raise ValueError(
             f"study {study_name!r} is a sweep, not a benchmark grid: `rdrop sweep` prints its best "

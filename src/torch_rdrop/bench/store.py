@@ -30,6 +30,7 @@ __all__ = [
     "StoreOptions",
     "display_url",
     "import_optuna",
+    "load_existing_study",
     "open_storage",
     "remember_command",
     "storage_url",
@@ -240,3 +241,13 @@ def remember_command(study: optuna.Study, command: str | None) -> None:
     seen = list(study.user_attrs.get("commands", []))
     if command not in seen:
         study.set_user_attr("commands", [*seen, command])
+
+
+def load_existing_study(storage: optuna.storages.BaseStorage, study_name: str) -> optuna.Study:
+    """Load ``study_name`` from ``storage``; a ValueError names the studies there if it is not."""
+    optuna = import_optuna()
+    names = [s.study_name for s in storage.get_all_studies()]
+    if study_name not in names:
+        shown = ", ".join(sorted(names)) or "none"
+        raise ValueError(f"study {study_name!r} is not in the storage; studies there: {shown}")
+    return optuna.load_study(study_name=study_name, storage=storage)
