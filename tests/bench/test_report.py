@@ -95,3 +95,41 @@ def test_files_are_written(tmp_path: Path) -> None:
 def test_no_runs_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="no finished runs yet: run `rdrop bench` first"):
         build_report([])
+
+
+def _timed(method: str, seed: int, value: float, seconds: float, per_step: float, metric="acc",
+           greater=True, task="t") -> RunRecord:  # fmt: skip
+    point = GridPoint.make(task, method, 8, seed, {})
+    metrics = {metric: value, "seconds_per_step": per_step}
+    result = TrialResult(metric, metrics, {metric: [value]}, seconds, 1.0, {}, greater)
+    return RunRecord(point, seed, result)
+
+
+def test_arms_follow_the_method_order_and_numeric_values() -> None:
+    records = [_record("mixup", 0, 0.5), _record("none", 0, 0.5)]
+    records += [_record("rdrop", 0, 0.5, alpha=a) for a in (10, 3, 0.5)]
+    arms = [row.arm for row in build_report(records).groups[("t", "8")]]
+    assert arms == ["none", "rdrop alpha=0.5", "rdrop alpha=3", "rdrop alpha=10", "mixup"]
+
+
+def test_cost_is_relative_to_none_in_each_group() -> None:
+    records = [_timed("none", s, 0.5, 2.0, 0.1) for s in range(2)]
+    records += [_timed("rdrop", s, 0.5, 4.0, 0.2) for s in range(2)]
+    records += [_timed("none", s, 0.5, 10.0, 1.0, task="u") for s in range(2)]
+    records += [_timed("rdrop", s, 0.5, 80.0, 8.0, task="u") for s in range(2)]
+    costs = {c.arm: c for c in build_report(records).costs}
+    assert costs["none"].time_ratio == pytest.approx(1.0)
+    assert costs["rdrop"].time_ratio == pytest.approx(4.0)  # geometric mean of 2x and 8x
+    assert costs["rdrop"].step_ratio == pytest.approx(4.0)
+    assert costs["rdrop"].seconds == pytest.approx(42.0) and costs["rdrop"].runs == 4
+
+
+def test_groups_with_a_lower_is_better_metric_rank_and_count_the_other_way() -> None:
+    records = [_timed("none", s, 0.5 + s / 100, 1, 1) for s in range(5)]
+    records += [_timed("rdrop", s, 0.6 + s / 100 + s * s / 1000, 1, 1) for s in range(5)]
+    records += [_timed("none", s, 100 + s, 1, 1, "ppl", False, "lm") for s in range(5)]
+    records += [_timed("rdrop", s, 90 + s + s * s / 10, 1, 1, "ppl", False, "lm") for s in range(5)]
+    report = build_report(records)
+    assert report.metric == "metric" and report.group_metric[("lm", "8")] == ("ppl", False)
+    assert str(report.win_tie_loss["rdrop"]) == "2/0/0"  # higher accuracy, lower perplexity
+    assert report.ranks["rdrop"] == (1.0, 2)

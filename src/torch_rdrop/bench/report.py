@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from torch_rdrop.bench.runner import RunRecord, finished_runs
-from torch_rdrop.bench.spec import shots_label
+from torch_rdrop.bench.spec import METHODS, shots_label
 from torch_rdrop.bench.stats import (
     Paired,
     Summary,
@@ -166,6 +166,13 @@ def arm_costs(
     return sorted(costs, key=lambda c: (math.isnan(c.time_ratio), c.time_ratio, c.arm))
 
 
+def _arm_order(runs: Mapping[int, RunRecord]) -> tuple[Any, ...]:
+    """Arms in the benchmark's method order (none first), then by parameter values as numbers."""
+    point = next(iter(runs.values())).point
+    rank = METHODS.index(point.method) if point.method in METHODS else len(METHODS)
+    return (rank, point.method, tuple((k, _numeric_first(v)) for k, v in point.params))
+
+
 def build_report(records: Sequence[RunRecord], level: float = 0.05) -> Report:
     """Group the runs and compute every statistic of the report.
 
@@ -191,7 +198,7 @@ def build_report(records: Sequence[RunRecord], level: float = 0.05) -> Report:
         report.group_metric[group] = (runs_here[0].result.metric, greater_here)
         base = {s: r.result.value for s, r in arms.get(BASELINE, {}).items()}
         rows = []
-        for arm, runs in sorted(arms.items()):
+        for arm, runs in sorted(arms.items(), key=lambda item: _arm_order(item[1])):
             values = {seed: run.result.value for seed, run in sorted(runs.items())}
             method = next(iter(runs.values())).point.method
             paired = paired_comparison(values, base) if base and arm != BASELINE else None
@@ -430,8 +437,8 @@ def _plot_shots(report: Report, path: Path) -> bool:
 
 
 def _plot_curves(report: Report, path: Path) -> bool:
-    if not report.curves:
-        return False
+    if not any(len(c) > 1 for arms in report.curves.values() for c in arms.values()):
+        return False  # evaluated once per run: no curve to draw
     plt = _pyplot()
     fig, axes = _grid_axes(plt, len(report.curves))
     for ax, ((task, shots), arms) in zip(axes, report.curves.items(), strict=True):
