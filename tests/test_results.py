@@ -46,3 +46,20 @@ def test_every_grid_point_of_the_evidence_has_five_seeds_or_says_otherwise() -> 
     for row in main:
         seeds.setdefault((row["task"], row["method"]), set()).add(row["seed"])
     assert seeds and all(len(s) >= 5 for s in seeds.values()), seeds
+
+
+def _quoted_numbers(text: str) -> set[str]:
+    """Figures a summary quotes: 0.6242, +0.0150, -0.0075 and ratios like 1.56x."""
+    return set(re.findall(r"[+-]?\d+\.\d{2,4}×?", text))
+
+
+def test_every_figure_of_the_conclusions_and_the_readme_summary_is_in_the_tables() -> None:
+    report = (RESULTS / "report.md").read_text(encoding="utf-8")
+    preface = (RESULTS / "conclusions.md").read_text(encoding="utf-8").strip()
+    tables = report.replace(preface, "")  # the generated part alone
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    summary = readme[readme.index("## Results") :].split("\n## ", 1)[0]
+    quoted = _quoted_numbers(preface) | _quoted_numbers(summary)
+    assert quoted, "the summaries quote no figures"
+    missing = sorted(n for n in quoted if n not in tables and n.lstrip("+") not in tables)
+    assert not missing, f"figures not found in the generated report: {missing}"

@@ -133,3 +133,18 @@ def test_groups_with_a_lower_is_better_metric_rank_and_count_the_other_way() -> 
     assert report.metric == "metric" and report.group_metric[("lm", "8")] == ("ppl", False)
     assert str(report.win_tie_loss["rdrop"]) == "2/0/0"  # higher accuracy, lower perplexity
     assert report.ranks["rdrop"] == (1.0, 2)
+
+
+def test_each_arm_is_compared_with_none_at_its_own_dropout() -> None:
+    records = [
+        _record("none", s, 0.5 + d + s / 100, dropout=d) for s in range(3) for d in (0.1, 0.3)
+    ]
+    records += [
+        _record("rdrop", s, 0.6 + d + s / 50, alpha=a, dropout=d)
+        for s in range(3) for a in (1, 3) for d in (0.1, 0.3)
+    ]  # fmt: skip
+    rows = {row.arm: row for row in build_report(records).groups[("t", "8")]}
+    assert rows["none dropout=0.3"].paired is None
+    # rdrop at dropout 0.3 minus none at dropout 0.3, seed by seed: 0.1 + s / 100
+    assert rows["rdrop alpha=3 dropout=0.3"].paired.mean_diff == pytest.approx(0.11)
+    assert rows["rdrop alpha=1 dropout=0.1"].paired.mean_diff == pytest.approx(0.11)

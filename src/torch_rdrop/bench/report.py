@@ -40,6 +40,7 @@ __all__ = [
     "Report",
     "arm_costs",
     "arm_label",
+    "baseline_of",
     "build_report",
     "grid_markdown",
     "load_runs",
@@ -137,10 +138,35 @@ def _geometric_mean(values: Sequence[float]) -> float:
     return float(np.exp(np.mean(np.log(finite)))) if finite else math.nan
 
 
+Arms = Mapping[str, Mapping[int, RunRecord]]  # arm label -> seed -> run
+
+
+def _params(runs: Mapping[int, RunRecord]) -> dict[str, Any]:
+    return dict(next(iter(runs.values())).point.params)
+
+
+def _is_baseline(runs: Mapping[int, RunRecord]) -> bool:
+    return next(iter(runs.values())).point.method == BASELINE
+
+
+def baseline_of(arms: Arms, arm: str) -> Mapping[int, RunRecord] | None:
+    """The ``none`` runs ``arm`` is compared with: the only ``none`` arm, or, when ``none`` runs
+    at several settings (``dropout`` 0.1, 0.3), the one whose settings ``arm`` shares; else None."""
+    candidates = [runs for runs in arms.values() if _is_baseline(runs)]
+    if len(candidates) == 1:
+        return candidates[0]
+    own = _params(arms[arm])
+    for runs in candidates:
+        if all(own.get(k) == v for k, v in _params(runs).items()):
+            return runs
+    return None
+
+
 def arm_costs(
-    by_group: Mapping[Group, Mapping[str, Mapping[int, RunRecord]]],
+    by_group: Mapping[Group, Arms],
 ) -> list[ArmCost]:
-    """Mean training time and time per step of each arm, and their ratios to ``none``."""
+    """Mean training time and time per step of each arm, and their ratios to the matching
+    ``none`` (:func:`baseline_of`) in the same group."""
     per_arm: dict[str, list[RunRecord]] = defaultdict(list)
     ratios: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
 
@@ -150,9 +176,10 @@ def arm_costs(
         return float(np.mean([r.result.seconds for r in runs])), float(np.mean(steps))
 
     for arms in by_group.values():
-        base = means(arms[BASELINE].values()) if BASELINE in arms else None
         for arm, runs in arms.items():
             per_arm[arm].extend(runs.values())
+            matched = baseline_of(arms, arm)
+            base = means(matched.values()) if matched is not None else None
             if base is not None:
                 seconds, per_step = means(runs.values())
                 ratios[arm][0].append(seconds / base[0] if base[0] > 0 else math.nan)
@@ -196,12 +223,13 @@ def build_report(records: Sequence[RunRecord], level: float = 0.05) -> Report:
         runs_here = [r for runs in arms.values() for r in runs.values()]
         greater_here = all(r.result.greater_is_better for r in runs_here)
         report.group_metric[group] = (runs_here[0].result.metric, greater_here)
-        base = {s: r.result.value for s, r in arms.get(BASELINE, {}).items()}
         rows = []
         for arm, runs in sorted(arms.items(), key=lambda item: _arm_order(item[1])):
             values = {seed: run.result.value for seed, run in sorted(runs.items())}
             method = next(iter(runs.values())).point.method
-            paired = paired_comparison(values, base) if base and arm != BASELINE else None
+            matched = None if method == BASELINE else baseline_of(arms, arm)
+            base = {s: r.result.value for s, r in (matched or {}).items()}
+            paired = paired_comparison(values, base) if base else None
             rows.append(ArmStats(arm, method, values, summarize(list(values.values())), paired))
             if paired is not None:
                 counted = win_tie_loss([paired], level, greater_here)
@@ -310,8 +338,9 @@ def grid_markdown(report: Report, plots: Sequence[str] = (), level: int = 2) -> 
     )
     lines = [
         f"Metric: {shown}. Each row: n seeds, mean ± std, 95 % t confidence interval; Δ is the "
-        "paired mean difference to `none` over the same seeds with the two-sided paired t-test "
-        "and Wilcoxon signed-rank p-values.",
+        "paired mean difference to `none` (at the same settings when `none` runs at several, "
+        "e.g. the same dropout) over the same seeds, with the two-sided paired t-test and "
+        "Wilcoxon signed-rank p-values.",
         "",
     ]
     for group, rows in report.groups.items():
