@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from torch_rdrop.bench.report import (
-    _import,
-    _markdown_table,
-    _pyplot,
     build_report,
     grid_markdown,
+    import_or_explain,
     load_runs,
+    markdown_table,
+    pyplot,
     runs_table,
     write_plots,
 )
@@ -116,7 +116,7 @@ def _plot_sweep(section: Section, path: Path) -> bool:
     names = sorted({n for t in done for n in t.params})
     if not done or not names:
         return False
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         points = [(t.params[name], t.value) for t in done if name in t.params]
@@ -153,7 +153,7 @@ def _sweep_section(section: Section, out: Path, written: list[Path], top: int = 
         )
         seeds = ", ".join(f"{v:.4f}" for v in t.seed_values)
         rows.append([str(t.number), f"{t.value:.4f}", shown, seeds])
-    lines += [*_markdown_table(["trial", "mean dev", "params", "per seed"], rows), ""]
+    lines += [*markdown_table(["trial", "mean dev", "params", "per seed"], rows), ""]
     path = out / f"{_slug(section.study)}-sweep.png"
     if _plot_sweep(section, path):
         lines += [f"![{path.stem}]({path.name})", ""]
@@ -202,7 +202,7 @@ def write_book(
         for s in sections
         if s.kind == "grid" and s.records
     ]
-    pd = _import("pandas")
+    pd = import_or_explain("pandas")
     if tables:
         frame = pd.concat(tables, ignore_index=True)
         frame = frame[["study", *[c for c in frame.columns if c != "study"]]]

@@ -43,7 +43,10 @@ __all__ = [
     "baseline_of",
     "build_report",
     "grid_markdown",
+    "import_or_explain",
     "load_runs",
+    "markdown_table",
+    "pyplot",
     "runs_table",
     "varying_params",
     "write_plots",
@@ -250,7 +253,7 @@ def build_report(records: Sequence[RunRecord], level: float = 0.05) -> Report:
 
 def runs_table(records: Sequence[RunRecord]) -> pandas.DataFrame:  # noqa: F821
     """One row per finished grid point: task, method, shots, seed, params, metrics, costs."""
-    pd = _import("pandas")
+    pd = import_or_explain("pandas")
     rows = []
     for record in records:
         point, result = record.point, record.result
@@ -277,7 +280,8 @@ def runs_table(records: Sequence[RunRecord]) -> pandas.DataFrame:  # noqa: F821
     return pd.DataFrame(rows)
 
 
-def _import(name: str) -> Any:
+def import_or_explain(name: str) -> Any:
+    """Import ``name`` (pandas, matplotlib), or say which extra installs it."""
     try:
         return __import__(name)
     except ImportError as exc:
@@ -288,7 +292,12 @@ def _fmt(value: float, digits: int = 4) -> str:
     return "–" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
 
-def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """The lines of a Markdown table.
+
+    >>> markdown_table(["a", "b"], [["1", "2"]])
+    ['| a | b |', '|---|---|', '| 1 | 2 |']
+    """
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
@@ -321,7 +330,7 @@ def _cost_lines(report: Report, h: str) -> list[str]:
         "Training time only (evaluation excluded), one CPU thread per run. Ratios: geometric "
         "mean over groups of the arm's mean divided by `none`'s in the same group.",
         "",
-        *_markdown_table(header, rows),
+        *markdown_table(header, rows),
         "",
     ]
 
@@ -360,7 +369,7 @@ def grid_markdown(report: Report, plots: Sequence[str] = (), level: int = 2) -> 
                 ]
             )
         header = ["arm", "n", "mean ± std", "95 % CI", "Δ vs none", "t-test p", "Wilcoxon p"]
-        lines += [*_markdown_table(header, table), ""]
+        lines += [*markdown_table(header, table), ""]
     if report.win_tie_loss:
         lines += [
             f"{h} Win / tie / loss against `none`",
@@ -371,7 +380,7 @@ def grid_markdown(report: Report, plots: Sequence[str] = (), level: int = 2) -> 
         rows = [
             [arm, str(w.win), str(w.tie), str(w.loss)] for arm, w in report.win_tie_loss.items()
         ]
-        lines += [*_markdown_table(["arm", "win", "tie", "loss"], rows), ""]
+        lines += [*markdown_table(["arm", "win", "tie", "loss"], rows), ""]
     lines += [
         f"{h} Ranking",
         "",
@@ -381,7 +390,7 @@ def grid_markdown(report: Report, plots: Sequence[str] = (), level: int = 2) -> 
     rows = [
         [str(i), arm, f"{r:.2f}", str(n)] for i, (arm, (r, n)) in enumerate(report.ranks.items(), 1)
     ]
-    lines += [*_markdown_table(["rank", "arm", "average rank", "groups"], rows), ""]
+    lines += [*markdown_table(["rank", "arm", "average rank", "groups"], rows), ""]
     lines += _cost_lines(report, h)
     if plots:
         lines += [f"{h} Plots", ""] + [f"![{Path(p).stem}]({p})" for p in plots] + [""]
@@ -393,8 +402,9 @@ def _markdown(report: Report, title: str, notes: Sequence[str], plots: Sequence[
     return "\n".join(lines)
 
 
-def _pyplot() -> Any:
-    matplotlib = _import("matplotlib")
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the file-only Agg backend."""
+    matplotlib = import_or_explain("matplotlib")
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
@@ -412,7 +422,7 @@ def _grid_axes(plt: Any, count: int, size: tuple[float, float] = (4.5, 3.4)) -> 
 
 
 def _plot_bars(report: Report, path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = _grid_axes(plt, len(report.groups))
     for ax, ((task, shots), rows) in zip(axes, report.groups.items(), strict=True):
         means = [row.summary.mean for row in rows]
@@ -440,7 +450,7 @@ def _plot_shots(report: Report, path: Path) -> bool:
     tasks = {t: arms for t, arms in by_task.items() if any(len(v) > 1 for v in arms.values())}
     if not tasks:
         return False
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = _grid_axes(plt, len(tasks))
     for ax, (task, arms) in zip(axes, tasks.items(), strict=True):
         labels = sorted(
@@ -468,7 +478,7 @@ def _plot_shots(report: Report, path: Path) -> bool:
 def _plot_curves(report: Report, path: Path) -> bool:
     if not any(len(c) > 1 for arms in report.curves.values() for c in arms.values()):
         return False  # evaluated once per run: no curve to draw
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = _grid_axes(plt, len(report.curves))
     for ax, ((task, shots), arms) in zip(axes, report.curves.items(), strict=True):
         for arm, curve in sorted(arms.items()):
@@ -508,7 +518,7 @@ def _plot_sensitivity(records: Sequence[RunRecord], out: Path, prefix: str = "")
         grid = np.full((len(dropouts), len(alphas)), np.nan)
         for (a, d), values in table.items():
             grid[dropouts.index(d), alphas.index(a)] = float(np.mean(values))
-        plt = _pyplot()
+        plt = pyplot()
         fig, ax = plt.subplots(figsize=(1.2 * len(alphas) + 2.5, 0.8 * len(dropouts) + 2))
         image = ax.imshow(grid, cmap="viridis", aspect="auto")
         for (i, j), value in np.ndenumerate(grid):
