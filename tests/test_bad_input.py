@@ -8,6 +8,7 @@ from torch import nn
 
 from torch_rdrop import RDrop, RDropLoss, rdrop_loss, symmetric_kl
 from torch_rdrop.functional import js_divergence, mse_consistency
+from torch_rdrop.regularizers.rdrop import RDropConfig
 from torch_rdrop.schedules import LinearWarmup
 
 
@@ -37,6 +38,21 @@ def test_unknown_reduction_layout_divergence() -> None:
         RDrop(nn.Linear(2, 2), layout="stacked")
     with pytest.raises(ValueError, match="divergence must be one of.*'hellinger'"):
         rdrop_loss([a, b], None, alpha=1.0, divergence="hellinger")
+
+
+def test_unknown_divergence_refused_at_construction() -> None:
+    # refused where it is written, not at the first training step
+    known = r"\('kl', 'js', 'mse', 'multilabel'\) or a callable, got 'hellinger'"
+    with pytest.raises(ValueError, match=known):
+        RDrop(nn.Linear(2, 2), divergence="hellinger")
+    with pytest.raises(ValueError, match=known):
+        RDropLoss(divergence="hellinger")
+    with pytest.raises(ValueError, match="divergence must be one of"):
+        RDrop(nn.Linear(2, 2), divergence=3)
+    with pytest.raises(ValueError, match=known):
+        RDropConfig(divergence="hellinger")
+    RDrop(nn.Linear(2, 2), divergence="multilabel")  # every known name is accepted
+    RDropConfig(divergence="multilabel")
 
 
 def test_alpha_and_passes() -> None:

@@ -39,6 +39,8 @@ def test_model_loss_used_when_labels_are_passed(layout) -> None:
         "attention_mask": torch.ones(4, 9, dtype=torch.long),
         "labels": torch.tensor([0, 2, 1, 1]),
     }
+    with torch.no_grad():  # logits of order 1, not a fresh head's 0.01: a visible KL term
+        model.classifier.weight.mul_(100.0)
     rd = RDrop(model, alpha=0.5, layout=layout)
     torch.manual_seed(11)
     out = rd(**batch)
@@ -49,7 +51,10 @@ def test_model_loss_used_when_labels_are_passed(layout) -> None:
         F.cross_entropy(first, batch["labels"]) + F.cross_entropy(second, batch["labels"])
     )
     torch.testing.assert_close(out.task_loss, expected_task, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(out.loss, out.task_loss + 0.5 * symmetric_kl(first, second))
+    term = symmetric_kl(first, second)
+    assert term > 1e-3  # far above the tolerances below: dropping it would fail them
+    torch.testing.assert_close(out.consistency, term)
+    torch.testing.assert_close(out.loss, out.task_loss + 0.5 * term, rtol=1e-6, atol=1e-6)
 
 
 def test_token_classification_masks_padding_from_labels() -> None:

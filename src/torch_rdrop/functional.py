@@ -62,10 +62,11 @@ __all__ = [
     "multilabel_symmetric_kl",
     "rdrop_loss",
     "reduce_rows",
+    "resolve_divergence",
     "symmetric_kl",
 ]
 
-Divergence = Literal["kl", "js", "mse"]
+Divergence = Literal["kl", "js", "mse", "multilabel"]
 RowFn = Callable[[Tensor, Tensor], Tensor]
 
 
@@ -266,6 +267,25 @@ DIVERGENCES: dict[str, Callable[..., Tensor]] = {
 }
 
 
+def resolve_divergence(divergence: Divergence | Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """The divergence function named by ``divergence`` (a key of :data:`DIVERGENCES`), or the
+    callable itself; anything else raises a ``ValueError`` naming the known divergences.
+
+    >>> resolve_divergence("js") is js_divergence
+    True
+    >>> resolve_divergence("hellinger")
+    Traceback (most recent call last):
+    ...
+    ValueError: divergence must be one of ('kl', 'js', 'mse', 'multilabel') or a callable, ...
+    """
+    fn = DIVERGENCES.get(divergence) if isinstance(divergence, str) else divergence
+    if not callable(fn):
+        raise ValueError(
+            f"divergence must be one of {tuple(DIVERGENCES)} or a callable, got {divergence!r}"
+        )
+    return fn
+
+
 def consistency(
     outputs: Sequence[Tensor],
     divergence: Divergence | Callable[..., Tensor] = "kl",
@@ -286,11 +306,7 @@ def consistency(
     """
     if len(outputs) < 2:
         raise ValueError(f"outputs must hold at least 2 passes, got {len(outputs)}")
-    fn = DIVERGENCES.get(divergence) if isinstance(divergence, str) else divergence
-    if fn is None:
-        raise ValueError(
-            f"divergence must be one of {tuple(DIVERGENCES)} or a callable, got {divergence!r}"
-        )
+    fn = resolve_divergence(divergence)
     if detach:
         pairs = [(outputs[0].detach(), other) for other in outputs[1:]]
     else:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from torch import Tensor, nn
 
 from torch_rdrop._checks import Reduction, check_alpha, check_reduction
-from torch_rdrop.functional import Divergence, RDropLossResult, rdrop_loss
+from torch_rdrop.functional import Divergence, RDropLossResult, rdrop_loss, resolve_divergence
 from torch_rdrop.schedules import AlphaSchedule, alpha_at
 
 __all__ = ["RDropLoss"]
@@ -42,6 +42,7 @@ class RDropLoss(nn.Module):
         if not callable(alpha):
             check_alpha(alpha)
         check_reduction(reduction)
+        resolve_divergence(divergence)
         self.alpha = alpha
         self.divergence = divergence
         self.reduction = reduction

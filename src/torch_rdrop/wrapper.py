@@ -21,6 +21,7 @@ from torch_rdrop.functional import (
     consistency,
     consistency_mask_from_target,
     rdrop_loss,
+    resolve_divergence,
 )
 from torch_rdrop.layout import Layout, batch_size_of, check_layout, split_copies, stack_copies
 from torch_rdrop.partial import PartialDuplication
@@ -95,7 +96,8 @@ class RDrop(nn.Module):
         layout: ``"concat"`` (one forward of ``cat([x, x])``), ``"interleave"`` or
             ``"sequential"`` (separate forwards); see :mod:`torch_rdrop.layout`.
         passes: number of dropout passes ``k >= 2``; the consistency is averaged over pairs.
-        divergence: ``"kl"``, ``"js"``, ``"mse"`` or a callable with the divergences' signature.
+        divergence: ``"kl"``, ``"js"``, ``"mse"``, ``"multilabel"`` (per-label KL of sigmoid
+            outputs) or a callable with the divergences' signature.
         reduction: reduction of the consistency term (:mod:`torch_rdrop.functional`).
         ignore_index: target value for padding (token targets) or unlabelled examples.
         detach: pull the other passes toward a stop-gradient first pass.
@@ -139,6 +141,7 @@ class RDrop(nn.Module):
         if not isinstance(model, nn.Module):
             raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         alpha_at(alpha, 0)
+        resolve_divergence(divergence)
         check_layout(layout)
         check_passes(passes)
         check_reduction(reduction)

@@ -6,13 +6,12 @@ a failure instead of a skip, so a broken install step cannot pass silently.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pytest
 
+from optional import missing
 from torch_rdrop.bench.data.sources import SourceMissingError
 
 
@@ -21,9 +20,7 @@ def load_or_skip(loader: Callable[[], Any]) -> Any:
     try:
         return loader()
     except SourceMissingError as error:
-        if os.environ.get("TORCH_RDROP_REQUIRE_DATA") == "1":
-            raise
-        pytest.skip(f"data source not installed: {error}")
+        missing(f"data source not installed: {error}")
 
 
 def check_fixed_split(data: Any) -> None:

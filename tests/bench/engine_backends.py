@@ -1,10 +1,12 @@
 """Trial backends for the engine tests: the real digits trial, slowed down so a worker can be
-killed while a run is in progress."""
+killed while a run is in progress, or held until a second worker has started one."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
+from pathlib import Path
 
 from torch_rdrop.bench.digits import BACKEND as DIGITS
 from torch_rdrop.bench.spec import EpochCallback, TrialBackend, TrialResult, TrialSpec
@@ -24,3 +26,21 @@ SLOW = TrialBackend("digits", DIGITS.tasks, DIGITS.methods, _slow)
 
 OTHER = TrialBackend("other", DIGITS.tasks, DIGITS.methods, DIGITS.run)
 """The digits trial under another backend name."""
+
+
+#: Folder where each worker process of the PAIRED backend signs in (an environment variable, so
+#: that the worker processes see it).
+RENDEZVOUS = "TORCH_RDROP_TEST_RENDEZVOUS"
+
+
+def _paired(spec: TrialSpec, on_epoch: EpochCallback | None = None) -> TrialResult:
+    folder = Path(os.environ[RENDEZVOUS])
+    (folder / str(os.getpid())).touch()
+    deadline = time.monotonic() + 120
+    while len(list(folder.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)  # hold the first run until the other worker has started one
+    return _slow(spec, on_epoch)
+
+
+PAIRED = TrialBackend("digits", DIGITS.tasks, DIGITS.methods, _paired)
+"""The slow digits backend whose first run in a process waits for a second worker's."""

@@ -1,4 +1,4 @@
-"""English text loaders on their real data: counts and labels of DATA.md, duplicates, splits."""
+"""English text loaders on their real data: the counts and labels of docs/data.md, duplicates."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from torch_rdrop.bench.data import english_text
 
 def test_bbc_counts_labels_and_duplicates() -> None:
     data = load_or_skip(english_text.load_bbc)
-    assert data.raw_size == 2225  # DATA.md: 2,225 articles
+    assert data.raw_size == 2225  # docs/data.md: 2,225 articles
     assert data.label_names == ("business", "entertainment", "politics", "sports", "tech")
     assert data.class_counts() == {
         "business": 503, "entertainment": 369, "politics": 403, "sports": 505, "tech": 347

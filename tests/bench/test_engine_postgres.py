@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from bench.workers import GRID_SIZE, check_grid_done_once, start_worker
+from optional import missing
 
 
 def _server_bin() -> Path | None:
@@ -43,15 +44,18 @@ def _free_port() -> int:
 def postgres_url() -> Iterator[str]:
     bin_dir = _server_bin()
     if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries not found (Debian: apt-get install -y postgresql)")
-    pytest.importorskip("psycopg", reason="the psycopg driver is not installed (psycopg[binary])")
+        missing("PostgreSQL server binaries not found (Debian: apt-get install -y postgresql)")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        missing("the psycopg driver is not installed (pip install 'psycopg[binary]')")
     as_user: list[str] = []
     folder = Path(tempfile.mkdtemp(prefix="rdrop-pg-"))
     if os.geteuid() == 0:  # the server refuses to run as root
         try:
             user = pwd.getpwnam("postgres")
         except KeyError:
-            pytest.skip("running as root and there is no 'postgres' user to run the server")
+            missing("running as root and there is no 'postgres' user to run the server")
         os.chown(folder, user.pw_uid, user.pw_gid)
         as_user = ["runuser", "-u", "postgres", "--"]
     data, port = folder / "data", _free_port()

@@ -11,6 +11,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from bench.engine_backends import RENDEZVOUS
 from bench.workers import GRID_SIZE, check_grid_done_once, start_worker, trials
 from torch_rdrop.bench.digits import BACKEND
 from torch_rdrop.bench.runner import finished_runs, grid_progress, load_grid_study, run_grid
@@ -160,18 +161,21 @@ def test_resume_after_a_worker_is_killed_mid_grid(tmp_path: Path) -> None:
     assert "6 runs finished" in (tmp_path / "second.log").read_text()
 
 
-def test_two_workers_share_one_sqlite_store(tmp_path: Path) -> None:
+def test_two_workers_share_one_sqlite_store(tmp_path: Path, monkeypatch) -> None:
     url = storage_url(str(tmp_path / "runs.db"))
+    (tmp_path / "rendezvous").mkdir()
+    monkeypatch.setenv(RENDEZVOUS, str(tmp_path / "rendezvous"))
     workers = [
-        start_worker(url, "pair", "bench.engine_backends:SLOW", tmp_path / f"w{i}.log")
+        start_worker(url, "pair", "bench.engine_backends:PAIRED", tmp_path / f"w{i}.log")
         for i in (0, 1)
     ]
     for i, worker in enumerate(workers):
-        assert worker.wait(timeout=90) == 0, (tmp_path / f"w{i}.log").read_text()
+        assert worker.wait(timeout=180) == 0, (tmp_path / f"w{i}.log").read_text()
     all_trials = check_grid_done_once(url, "pair")
     ran = [t for t in all_trials if t.state == State.COMPLETE]
     assert len(ran) == GRID_SIZE
-    # both processes did work: heartbeats were written by two different workers' trials
+    # both processes did work: the finished runs were run by the two worker processes
+    assert {t.user_attrs["worker"].split(":")[-1] for t in ran} == {str(w.pid) for w in workers}
     logs = [(tmp_path / f"w{i}.log").read_text() for i in (0, 1)]
     assert all("6 runs finished in the study" in log for log in logs), logs
 

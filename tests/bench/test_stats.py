@@ -54,12 +54,18 @@ def test_paired_comparison_degenerate_cases() -> None:
 
 
 def test_win_tie_loss_respects_direction() -> None:
-    results = [Paired(5, 0.03, 0.01, 0.06), Paired(5, -0.02, 0.04, 0.1), Paired(5, 0.05, 0.2, 0.2)]
+    # two significant gains, one significant drop, one difference that is not significant
+    results = [
+        Paired(5, 0.03, 0.01, 0.06),
+        Paired(5, 0.04, 0.02, 0.06),
+        Paired(5, -0.02, 0.04, 0.1),
+        Paired(5, 0.05, 0.2, 0.2),
+    ]
     w = win_tie_loss(results)
-    assert (w.win, w.tie, w.loss) == (1, 1, 1) and str(w) == "1/1/1"
-    # for a lower-is-better metric (perplexity) the signs swap
+    assert (w.win, w.tie, w.loss) == (2, 1, 1) and str(w) == "2/1/1"
+    # for a lower-is-better metric (perplexity) a positive difference is a loss
     low = win_tie_loss(results, greater_is_better=False)
-    assert (low.win, low.tie, low.loss) == (1, 1, 1)
+    assert (low.win, low.tie, low.loss) == (1, 1, 2)
     assert win_tie_loss([Paired(3, 0.1, 0.01, 0.2)], level=0.001).tie == 1
 
 

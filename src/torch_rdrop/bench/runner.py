@@ -29,6 +29,8 @@ Guarantees, whatever the number of workers and however often the command is re-r
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -197,6 +199,11 @@ def _values(grid: Grid, point: GridPoint) -> dict[str, Any]:
     return values
 
 
+def worker_id() -> str:
+    """Who runs a trial: ``host:pid``, stored with each trial (which worker did what)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def _objective(grid: Grid, backend: TrialBackend) -> Callable[[optuna.trial.Trial], float]:
     optuna = import_optuna()
     space = grid.search_space()
@@ -209,6 +216,7 @@ def _objective(grid: Grid, backend: TrialBackend) -> Callable[[optuna.trial.Tria
             raise optuna.TrialPruned(f"{point.method} does not apply to {point.task}")
         trial.set_user_attr("key", point.key)
         trial.set_user_attr("point", point.to_json())
+        trial.set_user_attr("worker", worker_id())
         other = _claimed_elsewhere(trial.study, trial.number, point.key)
         if other is not None:
             trial.set_user_attr("duplicate_of", other)

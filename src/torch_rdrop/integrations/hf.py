@@ -56,7 +56,7 @@ from torch_rdrop.integrations.distributed import seed_per_rank
 from torch_rdrop.layout import check_layout
 from torch_rdrop.regularizers import METHODS, Regularizer, build_regularizer
 from torch_rdrop.schedules import LinearWarmup, alpha_at
-from torch_rdrop.wrapper import RDrop
+from torch_rdrop.wrapper import RDrop, default_logits
 
 transformers = require("transformers", "hf")
 
@@ -213,6 +213,11 @@ class RegularizedLoss:
     alpha: float | None
 
 
+def _shifted_logits(output: Any) -> Tensor:
+    """A causal LM's logits without the last position, which predicts no label."""
+    return default_logits(output)[..., :-1, :]
+
+
 def _is_causal_lm(model: nn.Module) -> bool:
     config = getattr(model, "config", None)
     if getattr(config, "is_encoder_decoder", False):
@@ -236,7 +241,7 @@ class RDropTrainerMixin:
     loss_is_scaled_for_ga = True
 
     _rdrop: RDrop | None = None
-    _regularizer: tuple[str, Regularizer] | None = None
+    _regularizer: tuple[tuple[str, str, bool], Regularizer] | None = None
     _rdrop_seeded: bool = False
     _rdrop_sums: dict[str, Tensor] | None = None
     _rdrop_steps: set[int] | None = None
@@ -299,10 +304,18 @@ class RDropTrainerMixin:
 
         The task loss is computed from the logits for the head's problem type; the logged
         metrics are the method's loss terms (``task_loss``, ``adversarial_loss``,
-        ``consistency_loss`` = alpha * consistency...).
+        ``consistency_loss`` = alpha * consistency...). The R-Drop term of the ``rdrop+...``
+        combinations uses the divergence and the token mask the plain ``rdrop`` method uses
+        (:meth:`consistency_divergence`; causal LMs are scored on logits and labels shifted by
+        one, so the mask follows the labels that are predicted).
         """
         method = settings.rdrop_method
-        if self._regularizer is None or self._regularizer[0] != method:
+        unwrapped = self.accelerator.unwrap_model(model)
+        labels = inputs.get("labels")
+        shift = _is_causal_lm(unwrapped) and isinstance(labels, Tensor)
+        divergence = self.consistency_divergence(unwrapped, labels, settings)
+        key = (method, divergence, shift)
+        if self._regularizer is None or self._regularizer[0] != key:
             options: dict[str, Any] = {}
             if method.startswith("rdrop+"):
                 options = {
@@ -310,16 +323,16 @@ class RDropTrainerMixin:
                     "passes": settings.rdrop_passes,
                     "layout": settings.rdrop_layout,
                     "reduction": settings.rdrop_reduction,
-                    "divergence": "kl"
-                    if settings.rdrop_divergence == "auto"
-                    else settings.rdrop_divergence,
+                    "divergence": divergence,
                 }
-            self._regularizer = (method, build_regularizer(method, **options))
+            logits_fn = _shifted_logits if shift else None
+            self._regularizer = (key, build_regularizer(method, logits_fn=logits_fn, **options))
         regularizer = self._regularizer[1]
         regularizer.set_step(self.state.global_step)
-        labels = inputs.get("labels")
-        task = self.method_task_loss(self.accelerator.unwrap_model(model), labels, settings)
-        out = regularizer.training_loss(model, inputs, task_loss=task)
+        task = self.method_task_loss(unwrapped, labels, settings)
+        batch = {name: value for name, value in inputs.items() if name != "labels"}
+        target = labels[..., 1:] if shift else labels
+        out = regularizer.training_loss(model, batch, target, task_loss=task)
         metrics = {("task_loss" if k == "task" else f"{k}_loss"): v for k, v in out.parts.items()}
         alpha = None
         if method.startswith("rdrop+"):
@@ -328,21 +341,19 @@ class RDropTrainerMixin:
 
     def method_task_loss(self, model: nn.Module, labels: Any, settings: RDropArguments) -> Any:
         """The task loss ``f(logits, target)`` of the head, as its own loss would compute it:
-        MSE for regression, BCE for multi-label, cross-entropy otherwise (shifted for causal
-        LMs, label-smoothed if the Trainer smooths). Accepts the soft targets of MixUp."""
+        MSE for regression, BCE for multi-label, cross-entropy otherwise (label-smoothed if the
+        Trainer smooths). Causal-LM logits and labels arrive already aligned (shifted by one).
+        Accepts the soft targets of MixUp."""
         auto = RDropArguments.from_args(settings)
         auto.rdrop_divergence = "auto"
         kind = self.consistency_divergence(model, labels, auto)
         if kind == "mse":
             return lambda logits, y: F.mse_loss(logits.squeeze(-1).float(), y.float())
-        if kind is multilabel_symmetric_kl:
+        if kind == "multilabel":
             return lambda logits, y: F.binary_cross_entropy_with_logits(logits.float(), y.float())
-        shift = _is_causal_lm(model)
         epsilon = float(self.args.label_smoothing_factor) if self.label_smoother else 0.0
 
         def loss(logits: Tensor, y: Tensor) -> Tensor:
-            if shift:
-                logits, y = logits[..., :-1, :], y[..., 1:]
             if epsilon == 0.0:
                 return cross_entropy(logits, y)
             if y.is_floating_point():  # mixed soft targets
@@ -364,9 +375,12 @@ class RDropTrainerMixin:
 
     def consistency_divergence(
         self, model: nn.Module, labels: Any, settings: RDropArguments
-    ) -> Any:
-        """The divergence for this head: ``settings.rdrop_divergence`` or, for ``"auto"``, the
-        one matching the head's ``problem_type`` (decided as the Hugging Face heads decide it)."""
+    ) -> str:
+        """The divergence for this head, a key of :data:`torch_rdrop.functional.DIVERGENCES`:
+        ``settings.rdrop_divergence`` or, for ``"auto"``, the one matching the head's
+        ``problem_type`` as the Hugging Face heads decide it (``"mse"`` for regression,
+        ``"multilabel"`` for multi-label classification, ``"kl"`` otherwise). Every method with
+        an R-Drop term (``rdrop`` and the ``rdrop+...`` combinations) uses it."""
         if settings.rdrop_divergence != "auto":
             return settings.rdrop_divergence
         config = getattr(model, "config", None)
@@ -380,7 +394,7 @@ class RDropTrainerMixin:
         if problem == "regression":
             return "mse"
         if problem == "multi_label_classification":
-            return multilabel_symmetric_kl
+            return "multilabel"
         return "kl"
 
     def consistency_mask(self, model: nn.Module, labels: Any) -> Tensor | None:
@@ -425,12 +439,9 @@ class RDropTrainerMixin:
 
     def _rdrop_for(self, model: nn.Module, settings: RDropArguments) -> RDrop:
         if self._rdrop is None or self._rdrop.model is not model:
-            alpha: Any = settings.rdrop_alpha
-            if settings.rdrop_alpha_warmup_steps > 0:
-                alpha = LinearWarmup(settings.rdrop_alpha, settings.rdrop_alpha_warmup_steps)
             self._rdrop = RDrop(
                 model,
-                alpha=alpha,
+                alpha=self._alpha_setting(settings),
                 layout=settings.rdrop_layout,
                 passes=settings.rdrop_passes,
                 reduction=settings.rdrop_reduction,

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from torch import Tensor, nn
 
 from torch_rdrop._checks import Reduction, check_alpha, check_passes, check_reduction
+from torch_rdrop.functional import DIVERGENCES, Divergence, resolve_divergence
 from torch_rdrop.layout import Layout, check_layout
 from torch_rdrop.regularizers.base import (
     Batch,
@@ -41,7 +42,7 @@ class RDropConfig:
     alpha: float | AlphaSchedule = 1.0
     passes: int = 2
     layout: Layout = "concat"
-    divergence: Literal["kl", "js", "mse"] = "kl"
+    divergence: Divergence = "kl"
     reduction: Reduction = "batchmean"
     detach: bool = False
     #: The cheap mode: duplicate the batch only from this submodule on (:mod:`torch_rdrop.partial`).
@@ -55,8 +56,12 @@ class RDropConfig:
         check_reduction(self.reduction)
         if self.reduction == "none":
             raise ValueError("reduction 'none' does not give a scalar loss; choose another")
-        if self.divergence not in ("kl", "js", "mse"):
-            raise ValueError(f"divergence must be 'kl', 'js' or 'mse', got {self.divergence!r}")
+        if not isinstance(self.divergence, str):
+            raise ValueError(
+                f"divergence must be the name of one of {tuple(DIVERGENCES)} in a config, "
+                f"got {self.divergence!r}"
+            )
+        resolve_divergence(self.divergence)
 
 
 class RDropRegularizer(Regularizer):
