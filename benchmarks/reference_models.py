@@ -7,7 +7,7 @@ network. Tasks that share a data set and a metric share the computation. The ``n
 the mean of the ``none`` runs at K = 16 in ``docs/results/runs.csv`` (the short recipes of the
 first evidence), for comparison.
 
-    PYTHONPATH=src python benchmarks/reference_models.py            # prints and writes the table
+    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/reference_models.py   # prints and writes
     PYTHONPATH=src python benchmarks/reference_models.py --tasks digits-mlp,mr-cnn --no-write
 """
 
@@ -29,7 +29,7 @@ from torch_rdrop.bench.tasks import get_task, task_names
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "reference_models.md"
 RUNS = ROOT / "docs" / "results" / "runs.csv"
-COMMAND = "PYTHONPATH=src python benchmarks/reference_models.py"
+COMMAND = "OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/reference_models.py"
 
 
 def _none_at_16() -> dict[str, list[float]]:
@@ -79,7 +79,7 @@ def measure(names: tuple[str, ...], seeds: range, shots: int) -> list[dict[str, 
                 f"{_fmt(float(np.std(few)), task.metric)}",
                 "full training split": _fmt(full.value, task.metric),
                 "chosen on full": chosen,
-                "seconds": f"{time.perf_counter() - start:.0f}",
+                "seconds (wall)": f"{time.perf_counter() - start:.0f}",
             }
             print(f"{name}: {done[key]}", flush=True)
         ran = none.get(name, [])
@@ -119,7 +119,7 @@ def main() -> None:
             models, key=lambda m: m.name))  # fmt: skip
         OUT.write_text(
             "# Reference models on the harness's own splits\n\n"
-            f"Command: `{COMMAND}` ({minutes:.0f} min on one core; mean ± std over seeds "
+            f"Command: `{COMMAND}` ({minutes:.0f} min wall time; mean ± std over seeds "
             f"0-{args.seeds - 1} at K = {args.shots}, test split fixed; the full training split "
             "is seed 0). The `none` column is the first evidence's short-recipe runs.\n\n"
             f"{described}\n\n{table}\n"
