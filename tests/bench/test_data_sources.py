@@ -73,3 +73,19 @@ def test_data_sets_refuse_bad_labels_and_overlapping_splits() -> None:
         ClassificationData("t", ("a", "b"), [0, 1], ("x", "y"), [0, 1], [1], None, "en")
     with pytest.raises(ValueError, match="2 inputs but 3 labels"):
         ClassificationData("t", ("a", "b"), [0, 1, 1], ("x", "y"), [0], [1], None, "en")
+
+
+def test_the_data_documentation_covers_every_source_and_task() -> None:
+    """docs/data.md is what users read about the data: it must not drift from the code."""
+    from torch_rdrop.bench.data import sources
+    from torch_rdrop.bench.tasks import task_names
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "data.md").read_text()
+    every = [value for value in vars(sources).values() if isinstance(value, sources.Source)]
+    assert len(every) >= 7
+    for source in every:
+        assert f"`{source.package}`" in text, source.package
+        if source.version[0].isdigit():
+            assert source.version in text, (source.package, source.version)
+    for name in task_names():
+        assert f"`{name}`" in text, name
