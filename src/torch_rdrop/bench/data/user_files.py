@@ -122,7 +122,7 @@ def _read_delimited(path: Path, delimiter: str) -> dict[str, list[Any]]:
         reader = csv.reader(handle, delimiter=delimiter)
         header = next(reader, None)
         if header is None:
-            raise UserDataError(f"{path}: the file is empty (no header, no rows)")
+            raise UserDataError(f"{path}: the file is empty, no header and no rows")
         names = [h.strip() for h in header]
         columns: dict[str, list[Any]] = {name: [] for name in names}
         for number, row in enumerate(reader, start=2):
@@ -362,6 +362,10 @@ def _check_unseen(test: Table, train: Table, column: str, seen: set[str], values
 # -- assembling ---------------------------------------------------------------------------------
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 @dataclass(frozen=True)
 class _Rows:
     inputs: list[Any]
@@ -375,9 +379,8 @@ def _unique(table: Table, inputs: list, outputs: list, key: str) -> _Rows:
     notes = []
     removed = len(inputs) - len(kept)
     if removed:
-        plural = "s" if removed != 1 else ""
-        detail = f", incl. {conflicts} {key}s seen with two outputs" if conflicts else ""
-        notes.append(f"{removed} duplicate row{plural} removed from {table.path.name}{detail}")
+        detail = f", incl. {_count(conflicts, key)} seen with two outputs" if conflicts else ""
+        notes.append(f"{_count(removed, 'duplicate row')} removed from {table.path.name}{detail}")
     return _Rows(kept, kept_out, notes)
 
 
@@ -386,8 +389,8 @@ def _without_leaks(test: _Rows, train: _Rows, table: Table) -> _Rows:
     keep = [i for i, x in enumerate(test.inputs) if x not in seen]
     notes = list(test.notes)
     if len(keep) < len(test.inputs):
-        dropped = len(test.inputs) - len(keep)
-        notes.append(f"{dropped} rows of {table.path.name} also in the training file removed")
+        dropped = _count(len(test.inputs) - len(keep), "row")
+        notes.append(f"{dropped} of {table.path.name} also in the training file removed")
     if not keep:
         raise UserDataError(f"{table.path}: every test row also occurs in the training file")
     return _Rows([test.inputs[i] for i in keep], [test.outputs[i] for i in keep], notes)
