@@ -288,3 +288,27 @@ def test_a_jsonl_line_that_is_not_an_object(tmp_path: Path) -> None:
     (tmp_path / "bad.jsonl").write_text('{"text": "a", "label": 1}\n["b", 2]\n')
     with pytest.raises(UserDataError, match=r"bad\.jsonl: line 2 is a JSON list, not an object"):
         read_table(tmp_path / "bad.jsonl")
+
+
+def test_tag_problems_count_tokens(tmp_path: Path) -> None:
+    one = [{"tokens": "a b", "tags": "X X"}, {"tokens": "c", "tags": "X"}]
+    with pytest.raises(UserDataError, match=r"column 'tags' has one tag, 'X' \(3 tokens\)"):
+        load_user_data("t", "tagging", write_csv(tmp_path / "one.csv", one))
+    train = write_jsonl(tmp_path / "train.jsonl", SENTENCES)
+    test = write_jsonl(tmp_path / "test.jsonl", [{"tokens": ["x", "y"], "tags": ["B-ORG", "O"]}])
+    with pytest.raises(UserDataError, match=r"does not have: 'B-ORG' \(1 tokens\)"):
+        load_user_data("t", "tagging", train, test_file=test)
+
+
+def test_too_few_generation_examples(tmp_path: Path) -> None:
+    rows = [{"source": f"s {i}", "target": f"t {i}"} for i in range(5)]
+    data = load_user_data("g", "generation", write_jsonl(tmp_path / "g.jsonl", rows))
+    check_shots(data, 4)
+    with pytest.raises(UserDataError, match=r"need 5 training examples; the training split has 4"):
+        check_shots(data, 4, dev_shots=1)
+
+
+def test_a_header_that_names_a_column_twice(tmp_path: Path) -> None:
+    (tmp_path / "d.csv").write_text("text,label,text\na,b,c\n")
+    with pytest.raises(UserDataError, match=r"the header names these columns twice: text$"):
+        read_table(tmp_path / "d.csv")

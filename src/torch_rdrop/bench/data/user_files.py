@@ -124,13 +124,17 @@ def _read_delimited(path: Path, delimiter: str) -> dict[str, list[Any]]:
         if header is None:
             raise UserDataError(f"{path}: the file is empty, no header and no rows")
         names = [h.strip() for h in header]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise UserDataError(f"{path}: the header names these columns twice: {', '.join(twice)}")
         columns: dict[str, list[Any]] = {name: [] for name in names}
-        for number, row in enumerate(reader, start=2):
+        for row in reader:
             if not row:
                 continue
             if len(row) != len(names):
                 raise UserDataError(
-                    f"{path}: line {number} has {len(row)} fields, the header has {len(names)}"
+                    f"{path}: line {reader.line_num} has {len(row)} fields, the header has "
+                    f"{len(names)}"
                 )
             for name, value in zip(names, row, strict=True):
                 columns[name].append(value)
@@ -336,8 +340,8 @@ def _tag_names(tags: set[str]) -> tuple[tuple[str, ...], int | None]:
     return ("O", *sorted(others, key=lambda t: (t[2:], t[0]))), 0
 
 
-def _describe(counts: Counter[str], limit: int = 8) -> str:
-    shown = ", ".join(f"{v!r} ({n} rows)" for v, n in counts.most_common(limit))
+def _describe(counts: Counter[str], unit: str = "rows", limit: int = 8) -> str:
+    shown = ", ".join(f"{v!r} ({n} {unit})" for v, n in counts.most_common(limit))
     return shown + (f" and {len(counts) - limit} more" if len(counts) > limit else "")
 
 
@@ -350,12 +354,14 @@ def _check_classes(table: Table, column: str, values: Sequence[str]) -> None:
         )
 
 
-def _check_unseen(test: Table, train: Table, column: str, seen: set[str], values: Sequence) -> None:
+def _check_unseen(
+    test: Table, train: Table, column: str, seen: set[str], values: Sequence, unit: str = "rows"
+) -> None:
     unseen = Counter(v for v in values if v not in seen)
     if unseen:
         raise UserDataError(
             f"{test.path}: labels in column {column!r} that the training file {train.path.name} "
-            f"does not have: {_describe(unseen)}; training labels: {', '.join(sorted(seen))}"
+            f"does not have: {_describe(unseen, unit)}; training labels: {', '.join(sorted(seen))}"
         )
 
 
@@ -504,14 +510,14 @@ def _tagging(name, train, test, tables, columns, fraction, seed, **kw) -> Taggin
     train_table, test_table = tables
     seen = {t for row in train.outputs for t in row}
     if len(seen) < 2:
-        counts = Counter(t for row in train.outputs for t in row)
+        counts = _describe(Counter(t for row in train.outputs for t in row), "tokens")
         raise UserDataError(
-            f"{train_table.path}: column {columns[1]!r} has one tag, {_describe(counts)}; "
+            f"{train_table.path}: column {columns[1]!r} has one tag, {counts}; "
             "a tagger needs at least two"
         )
     if test is not None:
         tags = [t for row in test.outputs for t in row]
-        _check_unseen(test_table, train_table, columns[1], seen, tags)
+        _check_unseen(test_table, train_table, columns[1], seen, tags, "tokens")
     names, outside = _tag_names(seen)
     index = {t: k for k, t in enumerate(names)}
     tokens, rows, tr, te = _indices(train, test, (fraction, seed), None)
@@ -554,7 +560,12 @@ every class; too few: 'pos' has 1
             tally.update(data.sentence_labels(int(i)))
         counts = {label: tally[k] for k, label in enumerate(data.label_names)}
     elif isinstance(data, GenerationData):
-        counts = {"all examples": len(data.train)}
+        if len(data.train) < need:
+            raise UserDataError(
+                f"{data.name}: shots={shots} and dev_shots={dev_shots} need {need} training "
+                f"examples; the training split has {len(data.train)}"
+            )
+        return
     else:
         raise UserDataError(f"data must be a bench data set, got {type(data).__name__}")
     short = sorted(((n, label) for label, n in counts.items() if n < need))
