@@ -206,3 +206,14 @@ def test_load_user_task_reads_the_data_and_checks_the_checkpoint(tmp_path: Path)
     (tmp_path / "t.csv").write_text("text,label\n")
     with pytest.raises(UserDataError, match=r"t\.csv: the file is empty"):
         load_user_task(minimal(tmp_path))
+
+
+def test_a_checkpoint_family_with_the_recipes_max_length(tmp_path: Path) -> None:
+    from bench.tiny_checkpoints import bert_checkpoint
+
+    bert_checkpoint(tmp_path / "bert", ["a", "b"])
+    path = minimal(tmp_path, data="[recipe]\nmax_length = 40")
+    path.write_text(path.read_text().replace('"cnn"', '"./bert"'))
+    family = load_task_file(path).checkpoint_family()
+    assert family.path == (tmp_path / "bert").resolve() and family.max_length == 40
+    assert load_task_file(minimal(tmp_path)).checkpoint_family() is None

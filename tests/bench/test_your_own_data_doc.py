@@ -46,6 +46,6 @@ def test_the_task_file_and_python_example_run(
     namespace: dict = {}
     exec(compile(block("python"), str(DOC), "exec"), namespace)
     assert namespace["logits"].shape == (8, 3)
-    assert namespace["spec"].recipe.max_length == 128
+    assert namespace["family"].max_length == 128 == namespace["spec"].recipe.max_length
     printed = capsys.readouterr().out
     assert "{'access': 14, 'billing': 16, 'hardware': 14}" in printed

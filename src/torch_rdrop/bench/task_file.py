@@ -47,10 +47,13 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch_rdrop.bench.data.base import ClassificationData, GenerationData, TaggingData
 from torch_rdrop.bench.data.user_files import COLUMN_ROLES, load_user_data
+
+if TYPE_CHECKING:
+    from torch_rdrop.bench.checkpoint import CheckpointFamily
 
 __all__ = [
     "Recipe",
@@ -118,6 +121,17 @@ class UserTaskSpec:
     def checkpoint(self) -> Path | None:
         """The checkpoint folder when :attr:`model` is a path, else None (a built-in family)."""
         return Path(self.model) if _is_path(self.model) else None
+
+    def checkpoint_family(self) -> CheckpointFamily | None:
+        """The ``(data, dropout) -> (encoder, model)`` builder of a checkpoint folder, with the
+        recipe's ``max_length``; None when :attr:`model` names a built-in family."""
+        if self.checkpoint is None:
+            return None
+        from torch_rdrop.bench.checkpoint import CheckpointFamily
+
+        if self.recipe.max_length is None:
+            return CheckpointFamily(self.checkpoint)
+        return CheckpointFamily(self.checkpoint, max_length=self.recipe.max_length)
 
     def load_data(self) -> Data:
         """The data set the files hold (raises UserDataError naming the file and column)."""
