@@ -312,3 +312,14 @@ def test_a_header_that_names_a_column_twice(tmp_path: Path) -> None:
     (tmp_path / "d.csv").write_text("text,label,text\na,b,c\n")
     with pytest.raises(UserDataError, match=r"the header names these columns twice: text$"):
         read_table(tmp_path / "d.csv")
+
+
+def test_a_dataset_dict_without_a_train_split(tmp_path: Path) -> None:
+    from datasets import Dataset, DatasetDict
+
+    folder = tmp_path / "dd"
+    DatasetDict(dev=Dataset.from_list(ROWS), final=Dataset.from_list(ROWS)).save_to_disk(
+        str(folder)
+    )
+    with pytest.raises(UserDataError, match=r"dd: a DatasetDict with the splits dev, final and no"):
+        tickets(folder)

@@ -185,6 +185,10 @@ def _read_datasets(path: Path, split: str | None) -> dict[str, list[Any]]:
         splits = list(loaded)
         if split is None and len(splits) == 1:
             split = splits[0]
+        if split is None:
+            raise UserDataError(
+                f"{path}: a DatasetDict with the splits {', '.join(splits)} and no 'train' split"
+            )
         if split not in loaded:
             raise UserDataError(
                 f"{path}: a DatasetDict without a {split!r} split; splits found: "
