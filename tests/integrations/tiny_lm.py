@@ -165,3 +165,15 @@ def conversation_dataset(n: int = 8) -> Any:
         for i in range(n)
     ]
     return Dataset.from_list(rows)
+
+
+def repeated_words_dataset(n: int = 8) -> Any:
+    """Rows of runs of one word (``"cat cat cat dog dog"``): a tied-embedding model with random
+    weights already predicts many of their next tokens, so token accuracy is not 0."""
+    from datasets import Dataset
+
+    rows = [
+        {"text": " ".join([WORDS[i]] * (2 + i % 3) + [WORDS[i + 1]] * (3 + i % 2))}
+        for i in range(n)
+    ]
+    return Dataset.from_list(rows)
