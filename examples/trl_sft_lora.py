@@ -23,16 +23,18 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from torch_rdrop.integrations.trl import RDropSFTConfig, RDropSFTTrainer
 
-NUMBERS = "zero one two three four five six seven eight nine ten eleven twelve".split()
+NUMBERS = [
+    "zero", "one", "two", "three", "four", "five", "six",
+    "seven", "eight", "nine", "ten", "eleven", "twelve",
+]  # fmt: skip
 TOKENS = ["<pad>", "<unk>", "<s>", "</s>", "plus", "is", *NUMBERS]
 
 
 def tokenizer() -> PreTrainedTokenizerFast:
     core = Tokenizer(models.WordLevel({t: i for i, t in enumerate(TOKENS)}, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=core, pad_token="<pad>", unk_token="<unk>", bos_token="<s>", eos_token="</s>"
-    )
+    special = {"pad_token": "<pad>", "unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>"}
+    return PreTrainedTokenizerFast(tokenizer_object=core, **special)
 
 
 def sums() -> tuple[Dataset, Dataset]:
@@ -79,10 +81,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             eval_dataset=held_out,
             processing_class=tokenizer(),
             peft_config=LoraConfig(
-                r=8, lora_alpha=16, lora_dropout=0.1,
+                r=8,
+                lora_alpha=16,
+                lora_dropout=0.1,
                 target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"],
                 modules_to_save=["embed_tokens"],
-            ),  # fmt: skip
+            ),
         )
         trainer.train()
         evaluation = trainer.evaluate()

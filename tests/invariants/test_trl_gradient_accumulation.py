@@ -21,11 +21,11 @@ pytest.importorskip("peft")
 pytest.importorskip("datasets")
 
 import datasets
-from integrations.hashed_token_dropout import install
-from integrations.tiny_lm import make_llama, make_tokenizer, text_dataset
 from peft import LoraConfig
 from trl import SFTConfig, SFTTrainer
 
+from integrations.hashed_token_dropout import install
+from integrations.tiny_lm import make_llama, make_tokenizer, text_dataset
 from torch_rdrop.integrations.trl import RDropSFTConfig, RDropSFTTrainer
 
 datasets.disable_progress_bars()
