@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 lora_alpha=16,
                 lora_dropout=0.1,
                 target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"],
-                modules_to_save=["embed_tokens"],
+                modules_to_save=["lm_head"],
             ),
         )
         trainer.train()

@@ -177,3 +177,28 @@ def repeated_words_dataset(n: int = 8) -> Any:
         for i in range(n)
     ]
     return Dataset.from_list(rows)
+
+
+def make_mixtral(dropout: float = 0.0, hidden: int = 32, seed: int = 0) -> Any:
+    """A 2-layer mixture-of-experts Mixtral (4 experts, 2 per token): SFT adds and logs its
+    router's load-balancing loss."""
+    import torch
+    from transformers import MixtralConfig, MixtralForCausalLM
+
+    torch.manual_seed(seed)
+    config = MixtralConfig(
+        vocab_size=vocab_size(),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        num_local_experts=4,
+        num_experts_per_tok=2,
+        max_position_embeddings=64,
+        attention_dropout=dropout,
+        pad_token_id=0,
+        bos_token_id=2,
+        eos_token_id=3,
+    )
+    return MixtralForCausalLM(config)
