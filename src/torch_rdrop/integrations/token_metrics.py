@@ -7,7 +7,7 @@ and processes can be added before dividing. Torch only.
 
 >>> import torch
 >>> logits = torch.tensor([[[0.0, 0.0], [5.0, 0.0], [0.0, 0.0]]])
->>> sums = next_token_sums(logits, torch.tensor([[1, 0, -100]]))
+>>> sums = next_token_sums(logits, torch.tensor([[-100, 1, -100]]))
 >>> sums.count.item(), sums.correct.item(), round(sums.entropy.item(), 4)  # ln 2 at position 0
 (1, 0, 0.6931)
 """
