@@ -26,7 +26,9 @@ two passes). What it keeps of ``SFTTrainer``:
   accumulation 2) give the same update in fp32. ``SFTConfig`` turns ``bf16`` on by default, also
   on CPU; bf16 autocast rounds differently for different micro-batch shapes, which makes plain
   SFT (and R-Drop SFT alike) differ by about 1e-4 between the two splits: pass ``bf16=False``
-  for an exact comparison.
+  for an exact comparison. One difference remains for mixture-of-experts models: the router's
+  load-balancing term, part of the model's own loss here, is weighted by the micro-batch's token
+  share, where SFT weights it by 1 / accumulation steps.
 - **PEFT.** ``peft_config=`` or a ``PeftModel``. A fresh LoRA adapter (B = 0) hides its dropout
   until its first update, so the identical-passes check (:class:`torch_rdrop.NoDropoutWarning`)
   waits for it: LoRA dropout alone is enough for R-Drop, no dropout at all still warns.
@@ -102,13 +104,13 @@ class RDropSFTMixin(RDropTrainerMixin):
     _adapter_spoke: bool = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
         if not isinstance(self, SFTTrainer):
             raise TypeError(
                 f"{type(self).__name__}: RDropSFTMixin needs an SFTTrainer subclass after it "
                 "(TRL's DPO, KTO, GRPO, RLOO and reward trainers do not train on a token NLL); "
                 "for a transformers.Trainer use torch_rdrop.integrations.hf.RDropTrainerMixin"
             )
+        super().__init__(*args, **kwargs)
         if getattr(self.args, "disable_dropout", False):
             raise ValueError(
                 "disable_dropout=True turns every dropout off, so R-Drop's passes would be "
