@@ -15,7 +15,7 @@ from torch_rdrop.cli import app
 
 runner = CliRunner()
 # The engine's tests run the fast digits backend; the default backend has its own tests below.
-DIGITS = ["--backend", "torch_rdrop.bench.digits:BACKEND"]
+DIGITS = ["--backend", "bench.digits:BACKEND"]
 SMALL = ["--tasks", "digits", "--methods", "none,rdrop", "--seeds", "0-1", "--shots", "4"]
 SMALL += ["--param", "epochs=2", *DIGITS]
 
@@ -89,7 +89,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
 
 
 def test_tasks_lists_the_task_layer() -> None:
-    pytest.importorskip("torch_rdrop.bench.tasks")
+    pytest.importorskip("torch_rdrop.bench.tasks.catalog")
     result = _run("tasks", "--no-load")
     assert result.exit_code == 0, result.output
     assert "benchmark tasks" in result.output and "digits" in result.output

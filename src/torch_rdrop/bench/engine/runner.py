@@ -1,10 +1,10 @@
 """Run a benchmark grid as an Optuna study: resumable, shared by any number of workers.
 
-A :class:`~torch_rdrop.bench.spec.Grid` becomes a study driven by ``GridSampler`` over its axes
-(task, method, seed, shots, and hyper-parameters given several values). Each trial stores the
-:class:`~torch_rdrop.bench.spec.GridPoint` it ran (``key``), its fixed hyper-parameters and the
-:class:`~torch_rdrop.bench.spec.TrialResult`; per-epoch values go through ``trial.report`` so
-``optuna-dashboard`` draws the learning curves.
+A :class:`~torch_rdrop.bench.engine.spec.Grid` becomes a study driven by ``GridSampler`` over its
+axes (task, method, seed, shots, and hyper-parameters given several values). Each trial stores the
+:class:`~torch_rdrop.bench.engine.spec.GridPoint` it ran (``key``), its fixed hyper-parameters and
+the :class:`~torch_rdrop.bench.engine.spec.TrialResult`; per-epoch values go through
+``trial.report`` so ``optuna-dashboard`` draws the learning curves.
 
 Guarantees, whatever the number of workers and however often the command is re-run:
 
@@ -15,16 +15,18 @@ Guarantees, whatever the number of workers and however often the command is re-r
 - :func:`finished_runs` keeps one COMPLETE trial per point (the first), so nothing counts twice.
 
 >>> import tempfile
->>> from torch_rdrop.bench.digits import BACKEND
->>> from torch_rdrop.bench.spec import Grid, parse_params
->>> from torch_rdrop.bench.store import open_storage, storage_url
+>>> from torch_rdrop.bench.engine.spec import Grid, TrialBackend, TrialResult, parse_params
+>>> from torch_rdrop.bench.engine.store import open_storage, storage_url
+>>> def toy(spec, on_epoch=None):  # any trial function: here, a score made of the seed
+...     return TrialResult("score", {"score": spec.data_seed / 10}, {}, 0.0, 0.0, {})
+>>> backend = TrialBackend("toy", ("toy",), ("none", "rdrop"), toy)
 >>> storage = open_storage(storage_url(tempfile.mkdtemp() + "/runs.db"))
->>> grid = Grid(("digits",), ("none", "rdrop"), (0,), (4,), parse_params(["epochs=1"]))
->>> runs = run_grid(storage, "doc", grid, BACKEND)
->>> sorted(r.point.label for r in runs)
-['digits/none/K=4/seed=0 epochs=1', 'digits/rdrop/K=4/seed=0 epochs=1']
->>> len(run_grid(storage, "doc", grid, BACKEND))  # resumed: nothing runs again
-2
+>>> grid = Grid(("toy",), ("none", "rdrop"), (0, 1), (4,), parse_params(["epochs=1"]))
+>>> runs = run_grid(storage, "doc", grid, backend)
+>>> [(r.point.label, r.result.value) for r in runs][:2]
+[('toy/none/K=4/seed=0 epochs=1', 0.0), ('toy/none/K=4/seed=1 epochs=1', 0.1)]
+>>> len(run_grid(storage, "doc", grid, backend))  # resumed: nothing runs again
+4
 """
 
 from __future__ import annotations
@@ -35,14 +37,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from torch_rdrop.bench.spec import (
+from torch_rdrop.bench.engine.spec import (
     Grid,
     GridPoint,
     TrialBackend,
     TrialResult,
     shots_label,
 )
-from torch_rdrop.bench.store import import_optuna, remember_command
+from torch_rdrop.bench.engine.store import import_optuna, remember_command
 
 if TYPE_CHECKING:
     import optuna
@@ -140,6 +142,8 @@ def load_grid_study(
 ) -> optuna.Study:
     """Create the grid study, or load it, checking it holds the same grid of the same backend.
 
+    A new study minimises when every task's metric is lower-is-better (``backend``'s
+    ``greater_is_better``), else maximises (the grid sampler ignores it; the dashboard shows it).
     (Optuna fixes each parameter's choices per study, so a grid cannot grow in place: a larger
     grid is a new study, and the report reads one study.)
     """
@@ -149,7 +153,7 @@ def load_grid_study(
         storage=storage,
         study_name=study_name,
         sampler=sampler,
-        direction="maximize",
+        direction="maximize" if any(map(backend.higher_is_better, grid.tasks)) else "minimize",
         load_if_exists=True,
     )
     attrs = study.user_attrs

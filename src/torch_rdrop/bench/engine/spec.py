@@ -1,8 +1,10 @@
 """What one benchmark run is, what it returns, and the grid of runs a command asks for.
 
 The engine and the training code meet at one seam, :class:`TrialBackend`: the names of the tasks
-and methods it can run and a function ``run(spec, on_epoch=None) -> TrialResult``. Everything here
-is plain data; parsing functions raise ``ValueError`` naming the argument and the text they saw.
+and methods it can run, a function ``run(spec, on_epoch=None) -> TrialResult`` and optional hooks
+(metric direction, search spaces, a data check before the first run). The engine knows no task and
+no method beyond what a backend tells it. Everything here is plain data; parsing functions raise
+``ValueError`` naming the argument and the text they saw.
 
 >>> parse_seeds("0-2,7")
 (0, 1, 2, 7)
@@ -19,15 +21,19 @@ from __future__ import annotations
 import importlib
 import itertools
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, overload
+
+if TYPE_CHECKING:
+    import optuna
 
 __all__ = [
-    "METHODS",
     "EpochCallback",
+    "FloatRange",
     "Grid",
     "GridPoint",
+    "LiveNames",
     "ParamSetting",
     "Shots",
     "TrialBackend",
@@ -41,18 +47,6 @@ __all__ = [
     "parse_shots",
     "shots_label",
 ]
-
-METHODS: tuple[str, ...] = (
-    "none",
-    "rdrop",
-    "mixup",
-    "manifold_mixup",
-    "fgm",
-    "pgd",
-    "freelb",
-    "rdrop+fgm",
-)
-"""Every method the benchmark knows; a backend may run a subset."""
 
 Scalar = float | int | str | bool
 Shots = int | None
@@ -155,6 +149,69 @@ class TrialResult:
         )
 
 
+@dataclass(frozen=True)
+class FloatRange:
+    """A float hyper-parameter a sweep draws from ``[low, high]`` (log-uniform if ``log``).
+
+    >>> FloatRange("alpha", 0.0, 1.0, log=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: alpha: need low < high (and low > 0 on a log scale), got [0.0, 1.0]
+    """
+
+    name: str
+    low: float
+    high: float
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.low < self.high or (self.log and self.low <= 0):
+            raise ValueError(
+                f"{self.name}: need low < high (and low > 0 on a log scale), "
+                f"got [{self.low}, {self.high}]"
+            )
+
+    def suggest(self, trial: optuna.trial.Trial) -> float:
+        """Draw the value for ``trial``."""
+        return trial.suggest_float(self.name, self.low, self.high, log=self.log)
+
+
+class LiveNames(Sequence[str]):
+    """A sequence of names read afresh from ``source`` at every use (a registry that grows).
+
+    >>> registry = ["a"]
+    >>> names = LiveNames(lambda: tuple(registry))
+    >>> registry.append("b")
+    >>> tuple(names), "b" in names, len(names)
+    (('a', 'b'), True, 2)
+    """
+
+    def __init__(self, source: Callable[[], Iterable[str]]) -> None:
+        self._source = source
+
+    def _names(self) -> tuple[str, ...]:
+        return tuple(self._source())
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return self._names()[index]
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __repr__(self) -> str:
+        return f"LiveNames({self._names()!r})"
+
+
 class TrialFunction(Protocol):
     """The seam the training loop fills: run one spec, report epochs, return the result.
 
@@ -169,23 +226,59 @@ class TrialFunction(Protocol):
 class TrialBackend:
     """A trial function with the task and method names it runs.
 
-    ``task_rows`` (optional) gives the rows of the ``rdrop tasks`` table; ``applies`` (optional)
-    says whether a method can run on a task (a grid skips the pairs it refuses).
+    ``tasks`` and ``methods`` may be :class:`LiveNames`, read from a registry at each use. The
+    optional hooks:
+
+    - ``task_rows()``: the rows of the ``rdrop tasks`` table;
+    - ``applies(task, method)``: whether a method can run on a task (a grid skips the pairs it
+      refuses);
+    - ``resolve_task(text)``: the task name for what the user typed (a name, an alias or a task
+      file), or ``ValueError``; without it, ``text`` must be one of ``tasks``;
+    - ``greater_is_better(task)``: the direction of the task's metric (default: higher is better);
+    - ``search_space(method)``: the ranges a sweep draws for the method;
+    - ``check_data(task)``: raise ``ValueError`` with one line (what is missing, the command that
+      installs it) when the task's data cannot be read; commands call it before they store
+      anything.
     """
 
     name: str
-    tasks: tuple[str, ...]
-    methods: tuple[str, ...]
+    tasks: Sequence[str]
+    methods: Sequence[str]
     run: TrialFunction
     task_rows: Callable[[], list[dict[str, Any]]] | None = None
     applies: Callable[[str, str], bool] | None = None
+    resolve_task: Callable[[str], str] | None = None
+    greater_is_better: Callable[[str], bool] | None = None
+    search_space: Callable[[str], Sequence[FloatRange]] | None = None
+    check_data: Callable[[str], None] | None = None
+
+    def parse_tasks(self, text: str) -> tuple[str, ...]:
+        """Task names from a comma-separated list (``all``: every task of :attr:`tasks`).
+
+        >>> backend = TrialBackend("toy", ("a", "b"), ("none",), lambda spec, on_epoch=None: None)
+        >>> backend.parse_tasks("b,a,b"), backend.parse_tasks("all")
+        (('b', 'a'), ('a', 'b'))
+        >>> backend.parse_tasks("c")
+        Traceback (most recent call last):
+        ...
+        ValueError: tasks: unknown 'c'; choose from a, b
+        """
+        if text.strip() == "all":
+            return tuple(self.tasks)
+        if self.resolve_task is None:
+            return parse_names(text, self.tasks, "tasks")
+        return tuple(dict.fromkeys(self.resolve_task(name) for name in _split(text, "tasks")))
+
+    def higher_is_better(self, task: str) -> bool:
+        """Whether a larger value of ``task``'s metric is better (True without the hook)."""
+        return True if self.greater_is_better is None else bool(self.greater_is_better(task))
 
 
 def load_backend(ref: str) -> TrialBackend:
     """Import ``"package.module:ATTRIBUTE"`` and check that it is a :class:`TrialBackend`.
 
-    >>> load_backend("torch_rdrop.bench.digits:BACKEND").name
-    'digits'
+    >>> load_backend("torch_rdrop.bench.tasks.trial:BACKEND").name
+    'tasks'
     >>> load_backend("nowhere")
     Traceback (most recent call last):
     ...
@@ -266,7 +359,7 @@ def parse_shots(text: str) -> tuple[Shots, ...]:
 def parse_names(text: str, known: Iterable[str], what: str) -> tuple[str, ...]:
     """Names from a comma-separated list, each checked against ``known``; ``all`` means every one.
 
-    >>> parse_names("rdrop,none", METHODS, "methods")
+    >>> parse_names("rdrop,none", ("none", "rdrop", "mixup"), "methods")
     ('rdrop', 'none')
     >>> parse_names("rdorp", ("none", "rdrop"), "methods")
     Traceback (most recent call last):
@@ -317,8 +410,12 @@ class ParamSetting:
         return self.method is None or self.method == method
 
 
-def parse_params(items: Sequence[str]) -> tuple[ParamSetting, ...]:
+def parse_params(
+    items: Sequence[str], methods: Iterable[str] | None = None
+) -> tuple[ParamSetting, ...]:
     """Parse ``["alpha=0.5", "rdrop.dropout=0.1,0.3"]`` (numbers and true/false are typed).
+
+    ``methods``, when given, are the names a ``METHOD.`` prefix may take.
 
     >>> parse_params(["rdrop.alpha=1,4", "epochs=20"])[0]
     ParamSetting(name='alpha', values=(1, 4), method='rdrop')
@@ -326,7 +423,12 @@ def parse_params(items: Sequence[str]) -> tuple[ParamSetting, ...]:
     Traceback (most recent call last):
     ...
     ValueError: param: expected [METHOD.]NAME=VALUE[,VALUE...], got 'alpha'
+    >>> parse_params(["rdorp.alpha=1"], methods=("none", "rdrop"))
+    Traceback (most recent call last):
+    ...
+    ValueError: param 'rdorp.alpha=1': unknown method 'rdorp'; choose from none, rdrop
     """
+    known = None if methods is None else tuple(methods)
     settings: dict[tuple[str | None, str], ParamSetting] = {}
     for item in items:
         target, eq, raw = item.partition("=")
@@ -334,9 +436,9 @@ def parse_params(items: Sequence[str]) -> tuple[ParamSetting, ...]:
         if not eq or not target or not raw.strip():
             raise ValueError(f"param: expected [METHOD.]NAME=VALUE[,VALUE...], got {item!r}")
         method, dot, name = target.rpartition(".")
-        if dot and method not in METHODS:
+        if dot and known is not None and method not in known:
             raise ValueError(
-                f"param {item!r}: unknown method {method!r}; choose from {', '.join(METHODS)}"
+                f"param {item!r}: unknown method {method!r}; choose from {', '.join(known)}"
             )
         values = tuple(dict.fromkeys(_scalar(v) for v in _split(raw, f"param {item!r}")))
         settings[(method or None, name)] = ParamSetting(name, values, method or None)

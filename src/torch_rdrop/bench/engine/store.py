@@ -183,7 +183,7 @@ def open_storage(url: str, options: StoreOptions | None = None) -> optuna.storag
     >>> open_storage("sqlite:///" + folder + "/missing/runs.db")
     Traceback (most recent call last):
     ...
-    torch_rdrop.bench.store.StoreError: storage sqlite:///.../missing/runs.db: folder '...' does not exist; create it or choose another --storage
+    torch_rdrop.bench.engine.store.StoreError: storage sqlite:///.../missing/runs.db: folder '...' does not exist; create it or choose another --storage
     """  # noqa: E501
     optuna = import_optuna()
     options = options or StoreOptions()

@@ -6,8 +6,9 @@ split (``TrialSpec.use_dev``); the per-epoch dev metric is reported at step ``se
 objective is the mean final dev metric over the seeds. Sweeps resume and share work like grids:
 the study stops once it holds ``n_trials`` finished (complete or pruned) trials.
 
->>> [s.name for s in SEARCH_SPACES["rdrop"]]
-['alpha', 'dropout']
+The backend says what to search (``search_space(method)``, a method's :class:`FloatRange` s) and in
+which direction (``greater_is_better(task)``, from the task's metric): a sweep on perplexity
+minimises it.
 """
 
 from __future__ import annotations
@@ -17,78 +18,35 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from torch_rdrop.bench.spec import Scalar, Shots, TrialBackend, TrialSpec, shots_label
-from torch_rdrop.bench.store import import_optuna, remember_command
+from torch_rdrop.bench.engine.spec import (
+    FloatRange,
+    Scalar,
+    Shots,
+    TrialBackend,
+    TrialSpec,
+    shots_label,
+)
+from torch_rdrop.bench.engine.store import import_optuna, remember_command
 
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["SEARCH_SPACES", "FloatRange", "SweepSummary", "run_sweep", "search_space"]
+__all__ = ["FloatRange", "SweepSummary", "run_sweep", "search_space", "summarize_sweep"]
 
 
-@dataclass(frozen=True)
-class FloatRange:
-    """A float hyper-parameter drawn from ``[low, high]`` (log-uniform if ``log``)."""
+def search_space(
+    backend: TrialBackend, method: str, fixed: Mapping[str, Scalar] = ()
+) -> tuple[FloatRange, ...]:
+    """The ranges ``backend`` gives ``method``, without the names held fixed by ``fixed``.
 
-    name: str
-    low: float
-    high: float
-    log: bool = False
-
-    def __post_init__(self) -> None:
-        if not self.low < self.high or (self.log and self.low <= 0):
-            raise ValueError(
-                f"{self.name}: need low < high (and low > 0 on a log scale), "
-                f"got [{self.low}, {self.high}]"
-            )
-
-    def suggest(self, trial: optuna.trial.Trial) -> float:
-        """Draw the value for ``trial``."""
-        return trial.suggest_float(self.name, self.low, self.high, log=self.log)
-
-
-_DROPOUT = FloatRange("dropout", 0.0, 0.5)
-SEARCH_SPACES: Mapping[str, tuple[FloatRange, ...]] = {
-    "none": (_DROPOUT,),
-    "rdrop": (FloatRange("alpha", 0.05, 10.0, log=True), _DROPOUT),
-    "mixup": (FloatRange("alpha", 0.1, 4.0, log=True), _DROPOUT),
-    "manifold_mixup": (FloatRange("alpha", 0.1, 16.0, log=True), _DROPOUT),
-    "fgm": (FloatRange("epsilon", 0.05, 5.0, log=True), _DROPOUT),
-    "pgd": (
-        FloatRange("epsilon", 0.05, 5.0, log=True),
-        FloatRange("step_size", 0.01, 1.0, log=True),
-        _DROPOUT,
-    ),
-    "freelb": (
-        FloatRange("step_size", 0.01, 1.0, log=True),
-        FloatRange("init_magnitude", 0.01, 2.0, log=True),
-        _DROPOUT,
-    ),
-    "rdrop+fgm": (
-        FloatRange("alpha", 0.05, 10.0, log=True),
-        FloatRange("epsilon", 0.05, 5.0, log=True),
-        _DROPOUT,
-    ),
-}
-"""Per method, the hyper-parameters a sweep searches (names as the regularizers take them)."""
-
-
-def search_space(method: str, fixed: Mapping[str, Scalar] = ()) -> tuple[FloatRange, ...]:
-    """The method's ranges, without the names held fixed by ``fixed``.
-
-    >>> [r.name for r in search_space("rdrop+fgm", {"dropout": 0.1})]
+    >>> from torch_rdrop.bench.tasks.trial import BACKEND
+    >>> [r.name for r in search_space(BACKEND, "rdrop+fgm", {"dropout": 0.1})]
     ['alpha', 'epsilon']
-    >>> search_space("dropconnect")
-    Traceback (most recent call last):
-    ...
-    ValueError: method: no search space for 'dropconnect'; choose from none, rdrop, mixup, ...
     """
-    if method not in SEARCH_SPACES:
-        raise ValueError(
-            f"method: no search space for {method!r}; choose from {', '.join(SEARCH_SPACES)}"
-        )
+    if backend.search_space is None:
+        raise ValueError(f"backend {backend.name!r} gives no search space: it cannot be swept")
     fixed = dict(fixed)
-    return tuple(r for r in SEARCH_SPACES[method] if r.name not in fixed)
+    return tuple(r for r in backend.search_space(method) if r.name not in fixed)
 
 
 @dataclass(frozen=True)
@@ -127,14 +85,16 @@ def run_sweep(
     seeds: Sequence[int],
     n_trials: int,
     fixed: Mapping[str, Scalar] | None = None,
-    greater_is_better: bool = True,
+    greater_is_better: bool | None = None,
     sampler_seed: int | None = None,
     on_trial: Callable[[SweepSummary], None] | None = None,
     command: str | None = None,
 ) -> SweepSummary:
     """Run TPE trials until the study holds ``n_trials`` finished ones; return the summary.
 
-    ``command``, the command line being run, is remembered in the study for the report.
+    The study maximises the task's metric when ``greater_is_better`` (default: the backend's
+    ``greater_is_better(task)``), else minimises it. ``command``, the command line being run, is
+    remembered in the study for the report.
     """
     optuna = import_optuna()
     if n_trials < 1:
@@ -142,7 +102,9 @@ def run_sweep(
     if not seeds:
         raise ValueError("seeds must not be empty")
     fixed = dict(fixed or {})
-    ranges = search_space(method, fixed)
+    ranges = search_space(backend, method, fixed)
+    if greater_is_better is None:
+        greater_is_better = backend.higher_is_better(task)
     if not ranges:
         raise ValueError(f"every hyper-parameter of {method!r} is fixed: nothing to search")
     pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
@@ -154,6 +116,17 @@ def run_sweep(
         direction="maximize" if greater_is_better else "minimize",
         load_if_exists=True,
     )
+    wanted = (
+        optuna.study.StudyDirection.MAXIMIZE
+        if greater_is_better
+        else (optuna.study.StudyDirection.MINIMIZE)
+    )
+    if study.direction != wanted:
+        raise ValueError(
+            f"study {study_name!r} {study.direction.name.lower()}s its value, but the metric of "
+            f"{task} is {'higher' if greater_is_better else 'lower'}-is-better; choose another "
+            "--study"
+        )
     identity = {
         "kind": "sweep",
         "backend": backend.name,

@@ -2,7 +2,7 @@
 
 Each study becomes a section: the commands that filled it (remembered by ``rdrop bench`` and
 ``rdrop sweep``), then, for a benchmark grid, the tables, win/tie/loss, ranking, cost and plots
-of :mod:`torch_rdrop.bench.report`; for a sweep, its best trials and a plot of the dev metric
+of :mod:`torch_rdrop.bench.report.grid`; for a sweep, its best trials and a plot of the dev metric
 against each hyper-parameter. ``runs.csv`` holds every finished grid run with its study; an
 optional preface (hand-written conclusions) opens ``report.md``.
 """
@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from torch_rdrop.bench.report import (
+from torch_rdrop.bench.engine.runner import RunRecord
+from torch_rdrop.bench.engine.store import import_optuna, load_existing_study
+from torch_rdrop.bench.report.grid import (
     build_report,
     grid_markdown,
     import_or_explain,
@@ -25,8 +27,6 @@ from torch_rdrop.bench.report import (
     runs_table,
     write_plots,
 )
-from torch_rdrop.bench.runner import RunRecord
-from torch_rdrop.bench.store import import_optuna, load_existing_study
 
 if TYPE_CHECKING:
     import optuna
@@ -56,6 +56,7 @@ class Section:
     complete: int = 0
     trials: Sequence[SweepTrial] = ()
     attrs: dict[str, Any] = field(default_factory=dict)
+    greater_is_better: bool = True
 
 
 def load_section(storage: optuna.storages.BaseStorage, study_name: str) -> Section:
@@ -79,7 +80,9 @@ def load_section(storage: optuna.storages.BaseStorage, study_name: str) -> Secti
             )
             for t in study.get_trials(deepcopy=False, states=states)
         ]
-        return Section(study_name, "sweep", commands, trials=trials, attrs=attrs)
+        greater = study.direction == optuna.study.StudyDirection.MAXIMIZE
+        return Section(study_name, "sweep", commands, trials=trials, attrs=attrs,
+                       greater_is_better=greater)  # fmt: skip
     records, complete = load_runs(storage, study_name)
     return Section(study_name, "grid", commands, records, complete, attrs=attrs)
 
@@ -135,9 +138,11 @@ def _plot_sweep(section: Section, path: Path) -> bool:
 
 def _sweep_section(section: Section, out: Path, written: list[Path], top: int = 10) -> list[str]:
     attrs = section.attrs
+    sign = -1.0 if section.greater_is_better else 1.0  # best first, in the study's direction
     done = sorted(
-        (t for t in section.trials if t.state == "complete"), key=lambda t: -t.value
-    )  # the sweeps of the benchmark maximise their dev metric
+        (t for t in section.trials if t.state == "complete"),
+        key=lambda t: sign * t.value,
+    )
     pruned = sum(t.state == "pruned" for t in section.trials)
     lines = [
         f"TPE sweep of `{attrs.get('method')}` on `{attrs.get('task')}` at K = "

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from torch_rdrop.bench.runner import RunRecord, finished_runs
-from torch_rdrop.bench.spec import METHODS, shots_label
-from torch_rdrop.bench.stats import (
+from torch_rdrop.bench.engine.runner import RunRecord, finished_runs
+from torch_rdrop.bench.engine.spec import shots_label
+from torch_rdrop.bench.engine.store import import_optuna, load_existing_study
+from torch_rdrop.bench.report.stats import (
     Paired,
     Summary,
     WinTieLoss,
@@ -29,7 +30,7 @@ from torch_rdrop.bench.stats import (
     summarize,
     win_tie_loss,
 )
-from torch_rdrop.bench.store import import_optuna, load_existing_study
+from torch_rdrop.bench.tasks.methods import method_names
 
 if TYPE_CHECKING:
     import optuna
@@ -199,7 +200,8 @@ def arm_costs(
 def _arm_order(runs: Mapping[int, RunRecord]) -> tuple[Any, ...]:
     """Arms in the benchmark's method order (none first), then by parameter values as numbers."""
     point = next(iter(runs.values())).point
-    rank = METHODS.index(point.method) if point.method in METHODS else len(METHODS)
+    methods = method_names()
+    rank = methods.index(point.method) if point.method in methods else len(methods)
     return (rank, point.method, tuple((k, _numeric_first(v)) for k, v in point.params))
 
 

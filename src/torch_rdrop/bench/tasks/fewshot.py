@@ -30,7 +30,7 @@ from typing import Literal
 
 import numpy as np
 
-from torch_rdrop.bench.data.base import ClassificationData, GenerationData, TaggingData
+from torch_rdrop.bench.tasks.data.base import ClassificationData, GenerationData, TaggingData
 
 __all__ = [
     "SHOTS",
@@ -191,7 +191,7 @@ def sample_sentences(
 ) -> FewShotSplit:
     """At least ``shots`` training sentences per class, greedily (see the module docstring).
 
-    >>> from torch_rdrop.bench.data.base import TaggingData
+    >>> from torch_rdrop.bench.tasks.data.base import TaggingData
     >>> rows = ([0, 1], [0, 1, 2], [1], [0, 0], [2, 1]) * 4
     >>> d = TaggingData("toy", tuple(("w",) * len(r) for r in rows), rows, ("O", "B-X", "I-X"),
     ...                 range(16), range(16, 20), source=None, language="en", outside=0)
@@ -248,7 +248,7 @@ def sample_examples(
 ) -> FewShotSplit:
     """``shots`` training examples in all (no classes), plus ``dev`` for model selection.
 
-    >>> from torch_rdrop.bench.data.base import GenerationData
+    >>> from torch_rdrop.bench.tasks.data.base import GenerationData
     >>> d = GenerationData("toy", tuple("abcdefgh"), None, range(6), range(6, 8), None, "en")
     >>> split = sample_examples(d, 2, seed=0, dev=1)
     >>> len(split.train), len(split.dev), set(split.train) & set(split.test)

@@ -1,18 +1,46 @@
-"""The tasks' metrics, computed from predictions and gold labels (``-100`` is never scored).
+"""The tasks' metrics: name -> function of the predictions, and whether higher is better.
 
-Names match :data:`torch_rdrop.bench.tasks.METRICS`: ``accuracy``, ``macro_f1``,
-``token_accuracy``, ``entity_f1`` (exact BIO spans, micro-averaged over types), ``perplexity``
-(from a summed negative log-likelihood) and ``rouge_l`` (F-measure, via ``rouge-score``).
+A :class:`Metric` scores the :class:`Predictions` a model made on held-out examples (``-100`` gold
+positions are never scored). The built-in ones: ``accuracy``, ``macro_f1`` (scikit-learn's
+``f1_score``), ``token_accuracy``, ``entity_f1`` (exact BIO spans, micro-averaged over types, by
+``seqeval``), ``perplexity`` (from a summed negative log-likelihood; lower is better) and
+``rouge_l`` (F-measure, via ``rouge-score``, of generated text). The trial, the sweep's direction
+and the report's read :data:`METRICS` only.
+
+Adding a metric is one function and one line::
+
+    register_metric(Metric("balanced_accuracy", True, lambda p: balanced(p.labels, p.gold)))
+
+>>> get_metric("perplexity").higher_is_better
+False
+>>> get_metric("accuracy").score(Predictions(labels=[1, 0, 1], gold=[1, 1, 1]))
+0.6666666666666666
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["accuracy", "bio_spans", "entity_f1", "macro_f1", "perplexity", "rouge_l"]
+from torch_rdrop.bench.tasks.registry import Registry
+
+__all__ = [
+    "METRICS",
+    "Metric",
+    "Predictions",
+    "accuracy",
+    "bio_spans",
+    "entity_f1",
+    "get_metric",
+    "macro_f1",
+    "metric_names",
+    "perplexity",
+    "register_metric",
+    "rouge_l",
+]
 
 IGNORE_INDEX = -100
 
@@ -45,13 +73,11 @@ def macro_f1(
     >>> round(macro_f1([0, 0, 1, 1], [0, 1, 1, 1], 2), 4)
     0.7333
     """
+    from sklearn.metrics import f1_score
+
     p, g = _scored(pred, gold)
-    scores = []
-    for c in range(num_classes):
-        tp = float(((p == c) & (g == c)).sum())
-        denom = float((p == c).sum() + (g == c).sum())
-        scores.append(2 * tp / denom if denom else 0.0)
-    return float(np.mean(scores))
+    labels = list(range(num_classes))
+    return float(f1_score(g, p, labels=labels, average="macro", zero_division=0.0))
 
 
 def bio_spans(tags: Sequence[str]) -> set[tuple[int, int, str]]:
@@ -78,19 +104,21 @@ def entity_f1(
 ) -> float:
     """Micro F1 of exact entity spans over sentences (rows of tag ids; ``-100`` positions cut).
 
+    ``seqeval``'s default (CoNLL) scheme, the one :func:`bio_spans` follows: a stray ``I-X``
+    starts an entity. No entity predicted nor gold scores 0.
+
     >>> names = ("O", "B-PER", "I-PER")
     >>> entity_f1([[1, 2, 0], [1, 0, -100]], [[1, 2, 0], [0, 1, -100]], names)
     0.5
     """
-    tp = n_pred = n_gold = 0
+    from seqeval.metrics import f1_score
+
+    pred_tags, gold_tags = [], []
     for p_row, g_row in zip(pred, gold, strict=True):
         p, g = _scored(p_row, g_row)
-        p_spans = bio_spans([tag_names[int(t)] for t in p])
-        g_spans = bio_spans([tag_names[int(t)] for t in g])
-        tp += len(p_spans & g_spans)
-        n_pred += len(p_spans)
-        n_gold += len(g_spans)
-    return 2 * tp / (n_pred + n_gold) if n_pred + n_gold else 0.0
+        pred_tags.append([tag_names[int(t)] for t in p])
+        gold_tags.append([tag_names[int(t)] for t in g])
+    return float(f1_score(gold_tags, pred_tags, average="micro", zero_division=0))
 
 
 def perplexity(nll_sum: float, tokens: int) -> float:
@@ -122,3 +150,69 @@ def rouge_l(predictions: Sequence[str], references: Sequence[str]) -> float:
         scorer.score(r, p)["rougeL"].fmeasure for p, r in zip(predictions, references, strict=True)
     ]
     return float(np.mean(scores))
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """What a model produced on held-out examples, for a :class:`Metric` to score.
+
+    Attributes:
+        labels: predicted ids, one per example, or a row per sentence (tagging).
+        gold: gold ids of the same shape; ``-100`` is never scored.
+        names: the class or tag names (entity F1 reads the BIO tags from them).
+        nll, tokens: summed negative log-likelihood of the gold tokens and how many (LMs).
+        texts, references: generated and reference texts (sequence to sequence).
+    """
+
+    labels: Sequence = ()
+    gold: Sequence = ()
+    names: Sequence[str] = ()
+    nll: float = 0.0
+    tokens: int = 0
+    texts: Sequence[str] = ()
+    references: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric: its name, its direction and how it scores :class:`Predictions`.
+
+    ``generates``: the metric scores generated text, so the trial decodes (``texts``) instead of
+    taking the arg-max labels.
+    """
+
+    name: str
+    higher_is_better: bool
+    score: Callable[[Predictions], float]
+    generates: bool = False
+
+
+METRICS: Registry[Metric] = Registry("metric", "metrics")
+"""Every metric, by name."""
+
+
+def register_metric(metric: Metric, replace: bool = False) -> Metric:
+    """Add ``metric`` to :data:`METRICS` (``replace`` to redefine a name)."""
+    return METRICS.add(metric.name, metric, replace)
+
+
+def get_metric(name: str) -> Metric:
+    """The metric called ``name`` (``ValueError`` listing the known ones otherwise)."""
+    return METRICS.get(name)
+
+
+def metric_names() -> tuple[str, ...]:
+    """Every registered metric, in registration order."""
+    return METRICS.names()
+
+
+def _flat(rows: Sequence) -> list[int]:
+    return [int(x) for row in rows for x in row]
+
+
+register_metric(Metric("accuracy", True, lambda p: accuracy(p.labels, p.gold)))
+register_metric(Metric("macro_f1", True, lambda p: macro_f1(p.labels, p.gold, len(p.names))))
+register_metric(Metric("token_accuracy", True, lambda p: accuracy(_flat(p.labels), _flat(p.gold))))
+register_metric(Metric("entity_f1", True, lambda p: entity_f1(p.labels, p.gold, p.names)))
+register_metric(Metric("perplexity", False, lambda p: perplexity(p.nll, p.tokens)))
+register_metric(Metric("rouge_l", True, lambda p: rouge_l(p.texts, p.references), generates=True))

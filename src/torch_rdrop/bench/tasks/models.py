@@ -4,8 +4,8 @@ From scratch: :class:`TextCNN`, :class:`BiLSTMClassifier`, :class:`BiLSTMTagger`
 :class:`ImageCNN`, :class:`MLP`. Pretrained: :func:`minilm_classifier`, :func:`minilm_tagger`
 (all-MiniLM-L6-v2 from its PyPI package, fresh head). From a config: :func:`tiny_gpt2`,
 :func:`tiny_bart`. Every model takes the keyword arguments of the matching encoder's batch
-(:mod:`torch_rdrop.bench.text`, :mod:`torch_rdrop.bench.pixels`) and returns logits as a tensor
-or as an output with ``.logits``, which :func:`torch_rdrop.wrapper.default_logits` reads.
+(:mod:`torch_rdrop.bench.tasks.text`, :mod:`torch_rdrop.bench.tasks.pixels`) and returns logits as a
+tensor or as an output with ``.logits``, which :func:`torch_rdrop.wrapper.default_logits` reads.
 
 The hidden layers sit in an ``nn.Sequential`` (or are recurrent / Hugging Face encoder layers),
 where Manifold MixUp looks for its mixing sites; token models expose their ``nn.Embedding`` for
@@ -290,7 +290,7 @@ class MLP(nn.Module):
 def _minilm(auto_class: str, num_labels: int, dropout: float, path: Any = None) -> nn.Module:
     import transformers
 
-    from torch_rdrop.bench.text import minilm_path, quiet_transformers
+    from torch_rdrop.bench.tasks.text import minilm_path, quiet_transformers
 
     p = _check_dropout(dropout)
     folder = str(path if path is not None else minilm_path())

@@ -1,7 +1,7 @@
 """Images to tensors: ``pixel_values [B, 1, H, W]`` scaled to [0, 1] and standardised.
 
-The batch follows the encoders' convention of :mod:`torch_rdrop.bench.text`: the model's keyword
-arguments plus ``labels``.
+The batch follows the encoders' convention of :mod:`torch_rdrop.bench.tasks.text`: the model's
+keyword arguments plus ``labels``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from torch_rdrop.bench.data.base import ClassificationData
+from torch_rdrop.bench.tasks.data.base import ClassificationData
 
 __all__ = ["PixelEncoder"]
 
@@ -22,7 +22,7 @@ __all__ = ["PixelEncoder"]
 class PixelEncoder:
     """Scale by ``1 / max_value``, then standardise with the training split's mean and std.
 
-    >>> from torch_rdrop.bench.data.base import ClassificationData
+    >>> from torch_rdrop.bench.tasks.data.base import ClassificationData
     >>> images = np.stack([np.zeros((2, 2)), np.full((2, 2), 16.0)])
     >>> d = ClassificationData("toy", images, [0, 1], ("a", "b"), [0, 1], [], None, "-")
     >>> b = PixelEncoder.fit(d, max_value=16.0).batch(d, [1])

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from torch_rdrop.bench.data.base import ClassificationData, GenerationData, TaggingData
-from torch_rdrop.bench.data.sources import MINILM, package_dir
+from torch_rdrop.bench.tasks.data.base import ClassificationData, GenerationData, TaggingData
+from torch_rdrop.bench.tasks.data.sources import MINILM, package_dir
 
 __all__ = [
     "IGNORE_INDEX",
@@ -157,7 +157,7 @@ def _fit_texts(texts: Iterator[str], tokenize: Callable[[str], list[str]], **kw:
 class TextClassEncoder:
     """Word or character ids of texts with their class labels (from-scratch text models).
 
-    >>> from torch_rdrop.bench.data.base import ClassificationData
+    >>> from torch_rdrop.bench.tasks.data.base import ClassificationData
     >>> d = ClassificationData("toy", ("good film", "bad film !"), [1, 0], ("neg", "pos"),
     ...                        [0, 1], [], source=None, language="en")
     >>> enc = TextClassEncoder.fit(d, word_tokens)
@@ -199,7 +199,7 @@ class TextClassEncoder:
 class TagEncoder:
     """Token ids of tagged sentences with their tags (``-100`` on padding).
 
-    >>> from torch_rdrop.bench.data.base import TaggingData
+    >>> from torch_rdrop.bench.tasks.data.base import TaggingData
     >>> d = TaggingData("toy", (("a", "b"), ("b",)), ([0, 1], [1]), ("X", "Y"), [0, 1], [],
     ...                 source=None, language="en")
     >>> TagEncoder.fit(d).batch(d, [0, 1])["labels"].tolist()
@@ -320,7 +320,7 @@ class CharLMEncoder:
 
     Lines of ``max_len`` characters or more are cut and then get no ``<eos>`` target.
 
-    >>> from torch_rdrop.bench.data.base import GenerationData
+    >>> from torch_rdrop.bench.tasks.data.base import GenerationData
     >>> d = GenerationData("toy", ("ab", "b"), None, [0, 1], [], source=None, language="zh")
     >>> b = CharLMEncoder.fit(d, min_freq=1).batch(d, [0, 1])
     >>> b["input_ids"].tolist(), b["labels"].tolist()

@@ -19,8 +19,11 @@ the training split (``unlabelled_ratio`` times the batch size, 1), on which the 
 consistency alone, weighted by ``consistency_alpha`` (1.0) ramped up by
 :class:`torch_rdrop.schedules.SigmoidRampup` over the first ``rampup`` fraction (0.3) of the steps.
 
-Generation tasks run ``none`` and ``rdrop``: a language model is scored by perplexity, a
-sequence-to-sequence model by ROUGE-L of its greedy decoding.
+Which methods apply to which kind of task, and how each metric scores the predictions, come from
+the registries (:mod:`.methods`, :mod:`.metrics`): generation tasks run ``none`` and ``rdrop``; a
+language model is scored by perplexity, a sequence-to-sequence model by ROUGE-L of its greedy
+decoding. A fit/predict model family (``ModelFamily.fit``) is fitted once on the K-shot training
+split, without an optimizer, and runs the method ``none`` only.
 """
 
 from __future__ import annotations
@@ -40,10 +43,27 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import torch_rdrop
-from torch_rdrop.bench import metrics
-from torch_rdrop.bench.fewshot import few_shot
-from torch_rdrop.bench.spec import EpochCallback, Scalar, TrialBackend, TrialResult, TrialSpec
-from torch_rdrop.bench.tasks import Task, get_task, task_names, task_rows
+from torch_rdrop.bench.engine.spec import (
+    EpochCallback,
+    FloatRange,
+    LiveNames,
+    Scalar,
+    TrialBackend,
+    TrialResult,
+    TrialSpec,
+)
+from torch_rdrop.bench.tasks.catalog import (
+    Task,
+    check_data,
+    get_task,
+    resolve_task,
+    task_names,
+    task_rows,
+)
+from torch_rdrop.bench.tasks.data.base import TaggingData
+from torch_rdrop.bench.tasks.fewshot import few_shot
+from torch_rdrop.bench.tasks.methods import get_method, method_names, methods_by_kind
+from torch_rdrop.bench.tasks.metrics import Predictions, get_metric
 from torch_rdrop.regularizers import build_regularizer
 from torch_rdrop.schedules import SigmoidRampup
 from torch_rdrop.wrapper import default_logits
@@ -59,14 +79,9 @@ EVAL_BATCH = 256
 #: its first-step mass on ``<eos>`` (the one token every target has) and would decode nothing.
 MIN_HEADLINE = 3
 
-#: The methods each kind of task can run (the rest raise a ValueError naming this table).
-METHODS_BY_KIND: Mapping[str, tuple[str, ...]] = {
-    "classification": (
-        "none", "rdrop", "mixup", "manifold_mixup", "fgm", "pgd", "freelb", "rdrop+fgm",
-    ),
-    "tagging": ("none", "rdrop", "fgm", "pgd", "freelb", "rdrop+fgm"),
-    "generation": ("none", "rdrop"),
-}  # fmt: skip
+#: The methods each kind of task can run, as registered when this module was imported (the
+#: trial itself reads the registry at each run: :func:`~.methods.methods_by_kind`).
+METHODS_BY_KIND: Mapping[str, tuple[str, ...]] = methods_by_kind()
 
 
 @cache
@@ -109,8 +124,8 @@ def _settings(task: Task, spec: TrialSpec) -> tuple[dict[str, Any], dict[str, Sc
     return settings, method_params
 
 
-def _predict(model: nn.Module, encoder: Any, data: Any, indices: np.ndarray) -> tuple:
-    """Logits-derived predictions and gold labels on ``indices``, one batch at a time."""
+def _predict(model: nn.Module, encoder: Any, data: Any, indices: np.ndarray) -> Predictions:
+    """Arg-max predictions, gold labels and the gold tokens' summed NLL on ``indices``."""
     preds, golds, nll, counted = [], [], 0.0, 0
     model.eval()
     with torch.no_grad():
@@ -124,13 +139,20 @@ def _predict(model: nn.Module, encoder: Any, data: Any, indices: np.ndarray) -> 
                 counted += int(scored.sum())
             preds.extend(logits.argmax(-1).tolist())
             golds.extend(labels.tolist())
-    return preds, golds, nll, counted
+    return Predictions(preds, golds, _names(data), nll, counted)
 
 
-def _headlines(model: nn.Module, encoder: Any, data: Any, indices: np.ndarray) -> float:
-    """ROUGE-L of the model's greedy decoding (at least :data:`MIN_HEADLINE` words, no repeated
-    trigram, no ``<unk>``) against the reference texts on ``indices``."""
-    from torch_rdrop.bench.text import quiet_transformers
+def _names(data: Any) -> tuple[str, ...]:
+    """The names a label id indexes: the tags of tagging data, else the class names."""
+    if isinstance(data, TaggingData):
+        return data.tag_names
+    return tuple(getattr(data, "label_names", ()))
+
+
+def _headlines(model: nn.Module, encoder: Any, data: Any, indices: np.ndarray) -> Predictions:
+    """The model's greedy decoding (at least :data:`MIN_HEADLINE` words, no repeated trigram, no
+    ``<unk>``) and the reference texts on ``indices``."""
+    from torch_rdrop.bench.tasks.text import quiet_transformers
 
     predictions: list[str] = []
     tokens, specials = encoder.vocab.tokens, {0, 1, encoder.BOS, encoder.EOS}
@@ -152,27 +174,15 @@ def _headlines(model: nn.Module, encoder: Any, data: Any, indices: np.ndarray) -
                 row = row[1:]  # the decoder start token
                 row = row[: row.index(encoder.EOS)] if encoder.EOS in row else row
                 predictions.append(" ".join(tokens[i] for i in row if i not in specials))
-    return metrics.rouge_l(predictions, [data.targets[i] for i in indices])
+    return Predictions(texts=predictions, references=[data.targets[i] for i in indices])
 
 
 def evaluate(task: Task, model: nn.Module, encoder: Any, data: Any, indices: np.ndarray) -> float:
-    """The task's metric of ``model`` (in eval mode) on ``indices``."""
-    if task.metric == "rouge_l":
-        return _headlines(model, encoder, data, indices)
-    preds, golds, nll, counted = _predict(model, encoder, data, indices)
-    if task.metric == "accuracy":
-        return metrics.accuracy(preds, golds)
-    if task.metric == "macro_f1":
-        return metrics.macro_f1(preds, golds, len(data.label_names))
-    if task.metric == "token_accuracy":
-        flat_p = [p for row in preds for p in row]
-        flat_g = [g for row in golds for g in row]
-        return metrics.accuracy(flat_p, flat_g)
-    if task.metric == "entity_f1":
-        return metrics.entity_f1(preds, golds, data.tag_names)
-    if task.metric == "perplexity":
-        return metrics.perplexity(nll, counted)
-    raise ValueError(f"task {task.name}: the trial function cannot score metric {task.metric!r}")
+    """The task's metric (from the metric registry) of ``model`` in eval mode on ``indices``."""
+    metric = get_metric(task.metric)
+    if metric.generates:
+        return metric.score(_headlines(model, encoder, data, indices))
+    return metric.score(_predict(model, encoder, data, indices))
 
 
 def _reset_peak_memory() -> None:
@@ -200,16 +210,19 @@ def run_trial(spec: TrialSpec, on_epoch: EpochCallback | None = None) -> TrialRe
 rdrop, fgm, pgd, freelb, rdrop+fgm
     """
     task = get_task(spec.task)
-    allowed = METHODS_BY_KIND[task.kind]
+    allowed = method_names(task.kind) if task.trainable else ("none",)
     if spec.method not in allowed:
+        what = f"{task.kind} task" if task.trainable else "fit/predict task"
         raise ValueError(
-            f"method {spec.method!r} does not apply to {task.kind} task {task.name}; "
+            f"method {spec.method!r} does not apply to {what} {task.name}; "
             f"choose from {', '.join(allowed)}"
         )
     settings, method_params = _settings(task, spec)
     threads = torch.get_num_threads()
     torch.set_num_threads(settings["threads"])
     try:
+        if not task.trainable:
+            return _fit(task, spec, settings, on_epoch)
         return _train(task, spec, settings, method_params, on_epoch)
     finally:
         torch.set_num_threads(threads)
@@ -255,7 +268,7 @@ def _train(
     )  # fmt: skip
     torch.manual_seed(spec.init_seed)
     model = task.make_model(data, encoder, float(settings["dropout"]))
-    method = build_regularizer(spec.method, **method_params)
+    method = get_method(spec.method).regularizer(**method_params)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=float(settings["lr"]), weight_decay=float(settings["weight_decay"])
     )
@@ -297,6 +310,12 @@ def _train(
     final = {task.metric: curves[task.metric][-1], "seconds_per_step": seconds / max(steps, 1)}
     if spec.use_dev:
         final[f"test_{task.metric}"] = evaluate(task, model, encoder, data, split.test)
+    return _result(task, final, curves, seconds)
+
+
+def _result(
+    task: Task, final: dict[str, float], curves: dict[str, list[float]], seconds: float
+) -> TrialResult:
     versions = {
         "torch_rdrop": torch_rdrop.__version__,
         "torch": torch.__version__,
@@ -308,18 +327,62 @@ def _train(
     )  # fmt: skip
 
 
-def _methods() -> tuple[str, ...]:
-    return METHODS_BY_KIND["classification"]
+def _fit(
+    task: Task, spec: TrialSpec, settings: dict[str, Any], on_epoch: EpochCallback | None
+) -> TrialResult:
+    """Fit a fit/predict family once on the K-shot split; score it like a trained model."""
+    data, _ = _prepared(task.name)
+    _reset_peak_memory()
+    split = few_shot(
+        data, spec.shots, spec.data_seed, dev_shots=settings["dev_shots"] if spec.use_dev else 0,
+        rare=task.rare,
+    )  # fmt: skip
+    metric = get_metric(task.metric)
+    start = time.perf_counter()
+    predictor = task.fit(data, split.train)
+    seconds = time.perf_counter() - start
+    held_out = split.dev if spec.use_dev else split.test
+    value = metric.score(predictor.predict(data, held_out))
+    if on_epoch is not None:
+        on_epoch(0, value, {task.metric: value})
+    final = {task.metric: value, "seconds_per_step": seconds}
+    if spec.use_dev:
+        final[f"test_{task.metric}"] = metric.score(predictor.predict(data, split.test))
+    return _result(task, final, {task.metric: [value]}, seconds)
 
 
 def applies(task: str, method: str) -> bool:
-    """Whether ``method`` can run on ``task`` (:data:`METHODS_BY_KIND`).
+    """Whether ``method`` can run on ``task`` (the method registry's kinds; ``none`` only on a
+    fit/predict family).
 
     >>> applies("wsj-pos-lstm", "mixup"), applies("wsj-pos-lstm", "rdrop")
     (False, True)
     """
-    return method in METHODS_BY_KIND[get_task(task).kind]
+    found = get_task(task)
+    if not found.trainable:
+        return method == "none"
+    return found.kind in get_method(method).kinds
 
 
-BACKEND = TrialBackend("tasks", task_names(), _methods(), run_trial, task_rows, applies)
-"""Every task of :mod:`torch_rdrop.bench.tasks` with the methods of the benchmark."""
+def _higher_is_better(task: str) -> bool:
+    return get_task(task).higher_is_better
+
+
+def _search_space(method: str) -> tuple[FloatRange, ...]:
+    return get_method(method).search_space
+
+
+BACKEND = TrialBackend(
+    "tasks",
+    LiveNames(task_names),
+    LiveNames(method_names),
+    run_trial,
+    task_rows,
+    applies,
+    resolve_task=resolve_task,
+    greater_is_better=_higher_is_better,
+    search_space=_search_space,
+    check_data=check_data,
+)
+"""Every registered task and method, read from the registries at each use: a task registered
+after import, or given as a task file, is accepted."""

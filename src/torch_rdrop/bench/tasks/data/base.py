@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from torch_rdrop.bench.data.sources import Source
+from torch_rdrop.bench.tasks.data.sources import Source
 
 __all__ = ["ClassificationData", "GenerationData", "TaggingData", "check_split"]
 

