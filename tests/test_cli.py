@@ -89,7 +89,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
 
 
 def test_tasks_lists_the_task_layer() -> None:
-    pytest.importorskip("torch_rdrop.bench.tasks.catalog")
+    pytest.importorskip("torch_rdrop.bench.tasks")
     result = _run("tasks", "--no-load")
     assert result.exit_code == 0, result.output
     assert "benchmark tasks" in result.output and "digits" in result.output

@@ -166,7 +166,8 @@ def _results_table(records: list[RunRecord], limit: int = 24) -> Table:
     for record in records:
         group = (record.point.task, shots_label(record.point.shots), arm_label(record, varying))
         cells[group].append(record.result.value)
-    metric = records[0].result.metric if records else "metric"
+    shared = {record.result.metric for record in records}
+    metric = shared.pop() if len(shared) == 1 else "value (each task's metric)"
     table = Table(title="finished runs", title_justify="left")
     for name in ("task", "K", "method", "n", metric):
         table.add_column(name, justify="right" if name in ("K", "n", metric) else "left")
@@ -261,7 +262,7 @@ def _run_bench(
 def bench(
     ctx: typer.Context,
     tasks: Annotated[
-        str, typer.Option(help="Comma-separated task names, or 'all'.")
+        str, typer.Option(help="Tasks: names, DATASET-FAMILY or task files; or 'all'.")
     ] = "digits-mlp",
     methods: Annotated[
         str, typer.Option(help=f"Comma-separated, from: {', '.join(method_names())}; or 'all'.")
