@@ -11,13 +11,13 @@ import torch
 from torch import nn
 
 from bench.tiny_checkpoints import bart_checkpoint, bert_checkpoint
-from torch_rdrop.bench.checkpoint import (
+from torch_rdrop.bench.tasks.checkpoint import (
     CheckpointError,
     CheckpointFamily,
     check_checkpoint,
     load_checkpoint_tokenizer,
 )
-from torch_rdrop.bench.data.base import ClassificationData, GenerationData, TaggingData
+from torch_rdrop.bench.tasks.data.base import ClassificationData, GenerationData, TaggingData
 from torch_rdrop.regularizers import build_regularizer
 from torch_rdrop.wrapper import default_logits
 

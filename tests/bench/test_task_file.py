@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from torch_rdrop.bench.checkpoint import CheckpointError
-from torch_rdrop.bench.data.base import ClassificationData
-from torch_rdrop.bench.data.user_files import UserDataError
-from torch_rdrop.bench.task_file import (
+from torch_rdrop.bench.tasks.checkpoint import CheckpointError
+from torch_rdrop.bench.tasks.data.base import ClassificationData
+from torch_rdrop.bench.tasks.data.user_files import UserDataError
+from torch_rdrop.bench.tasks.task_file import (
     Recipe,
     TaskFileError,
     UserTaskSpec,

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from torch_rdrop.bench.data.base import ClassificationData, GenerationData, TaggingData
-from torch_rdrop.bench.data.user_files import (
+from torch_rdrop.bench.tasks.data.base import ClassificationData, GenerationData, TaggingData
+from torch_rdrop.bench.tasks.data.user_files import (
     UserDataError,
     check_shots,
     load_user_data,

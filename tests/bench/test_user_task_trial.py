@@ -9,14 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from torch_rdrop.bench.spec import TrialSpec
 
 from bench.test_your_own_data_doc import QUEUES, write_rows
 from bench.tiny_checkpoints import bert_checkpoint
 from torch_rdrop.bench import tasks
-from torch_rdrop.bench.spec import TrialSpec
-from torch_rdrop.bench.task_file import UserTaskSpec, default_metric, load_user_task
 from torch_rdrop.bench.tasks import Task
-from torch_rdrop.bench.trial import run_trial
+from torch_rdrop.bench.tasks.task_file import UserTaskSpec, default_metric, load_user_task
+from torch_rdrop.bench.tasks.trial import run_trial
 
 
 def as_task(spec: UserTaskSpec, data) -> Task:
