@@ -1,6 +1,6 @@
 """The reference models on every built-in task: K = 16 (seeds 0-4) and the whole training split.
 
-Each task's reference model (``torch_rdrop.bench.reference``) is fitted on the harness's own
+Each task's reference model (``torch_rdrop.bench.tasks.reference``) is fitted on the harness's own
 training rows -- ``few_shot(data, K, seed, rare=task.rare).train``, the rows a trial trains on
 -- and scored on the fixed test split with the task's metric, as the trial function scores a
 network. Tasks that share a data set and a metric share the computation. The ``none`` column is
@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from torch_rdrop.bench.data.sources import SourceMissingError
-from torch_rdrop.bench.fewshot import few_shot
-from torch_rdrop.bench.reference import reference_model, reference_result
 from torch_rdrop.bench.tasks import get_task, task_names
+from torch_rdrop.bench.tasks.data.sources import SourceMissingError
+from torch_rdrop.bench.tasks.fewshot import few_shot
+from torch_rdrop.bench.tasks.reference import reference_model, reference_result
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "reference_models.md"

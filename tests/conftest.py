@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from optional import missing
-from torch_rdrop.bench.data.sources import SourceMissingError
+from torch_rdrop.bench.tasks.data.sources import SourceMissingError
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 

@@ -15,7 +15,7 @@ from torch_rdrop.cli import app
 
 runner = CliRunner()
 # The engine's tests run the fast digits backend; the default backend has its own tests below.
-DIGITS = ["--backend", "torch_rdrop.bench.digits:BACKEND"]
+DIGITS = ["--backend", "bench.digits:BACKEND"]
 SMALL = ["--tasks", "digits", "--methods", "none,rdrop", "--seeds", "0-1", "--shots", "4"]
 SMALL += ["--param", "epochs=2", *DIGITS]
 

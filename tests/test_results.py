@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from torch_rdrop.bench.book import load_section, write_book
-from torch_rdrop.bench.store import open_storage, storage_url
+from torch_rdrop.bench.engine.store import open_storage, storage_url
+from torch_rdrop.bench.report.book import load_section, write_book
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"

@@ -36,9 +36,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 import torch_rdrop
-from torch_rdrop.bench.runner import GridProgress, RunRecord
-from torch_rdrop.bench.spec import (
-    METHODS,
+from torch_rdrop.bench.engine.runner import GridProgress, RunRecord
+from torch_rdrop.bench.engine.spec import (
     Grid,
     TrialBackend,
     load_backend,
@@ -48,11 +47,18 @@ from torch_rdrop.bench.spec import (
     parse_shots,
     shots_label,
 )
-from torch_rdrop.bench.store import StoreError, StoreOptions, display_url, open_storage, storage_url
+from torch_rdrop.bench.engine.store import (
+    StoreError,
+    StoreOptions,
+    display_url,
+    open_storage,
+    storage_url,
+)
+from torch_rdrop.bench.tasks.methods import method_names
 
 __all__ = ["app"]
 
-DEFAULT_BACKEND = "torch_rdrop.bench.trial:BACKEND"
+DEFAULT_BACKEND = "torch_rdrop.bench.tasks.trial:BACKEND"
 """The trial backend ``rdrop bench`` uses unless ``--backend`` names another."""
 
 app = typer.Typer(
@@ -118,10 +124,16 @@ GraceOpt = Annotated[
 ]
 
 
+def _known_methods(backend: TrialBackend) -> tuple[str, ...]:
+    """The registered methods, then any other method the backend runs."""
+    registered = method_names()
+    return registered + tuple(m for m in backend.methods if m not in registered)
+
+
 def _backend(ref: str, methods: str | None = None) -> TrialBackend:
     backend = load_backend(ref)
     if methods is not None:
-        chosen = parse_names(methods, METHODS, "methods")
+        chosen = parse_names(methods, _known_methods(backend), "methods")
         unsupported = [m for m in chosen if m not in backend.methods]
         if unsupported:
             raise CommandError(
@@ -131,16 +143,31 @@ def _backend(ref: str, methods: str | None = None) -> TrialBackend:
     return backend
 
 
+def _check_data(backend: TrialBackend, tasks: tuple[str, ...]) -> None:
+    """Read every task's data before anything is stored; one error line for all that fail."""
+    if backend.check_data is None:
+        return
+    problems = []
+    for task in tasks:
+        try:
+            backend.check_data(task)
+        except ValueError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise CommandError("; ".join(problems))
+
+
 def _results_table(records: list[RunRecord], limit: int = 24) -> Table:
     """Mean ± std and n per task, K and method (the live table of ``rdrop bench``)."""
-    from torch_rdrop.bench.report import arm_label, varying_params
+    from torch_rdrop.bench.report.grid import arm_label, varying_params
 
     varying = varying_params(records)
     cells: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     for record in records:
         group = (record.point.task, shots_label(record.point.shots), arm_label(record, varying))
         cells[group].append(record.result.value)
-    metric = records[0].result.metric if records else "metric"
+    shared = {record.result.metric for record in records}
+    metric = shared.pop() if len(shared) == 1 else "value (each task's metric)"
     table = Table(title="finished runs", title_justify="left")
     for name in ("task", "K", "method", "n", metric):
         table.add_column(name, justify="right" if name in ("K", "n", metric) else "left")
@@ -183,7 +210,7 @@ def _run_bench(
     options: StoreOptions,
     ctx: typer.Context | None = None,
 ) -> list[RunRecord]:
-    from torch_rdrop.bench.runner import run_grid
+    from torch_rdrop.bench.engine.runner import run_grid
 
     url = storage_url(storage)
     store = open_storage(url, options)
@@ -218,7 +245,7 @@ def _run_bench(
                and not grid.applies(t, m)]  # fmt: skip
     if skipped:
         console.print(f"skipped (the method does not apply to the task): {', '.join(skipped)}")
-    from torch_rdrop.bench.store import store_errors
+    from torch_rdrop.bench.engine.store import store_errors
 
     start = time.perf_counter()
     with store_errors(url), live:
@@ -235,10 +262,10 @@ def _run_bench(
 def bench(
     ctx: typer.Context,
     tasks: Annotated[
-        str, typer.Option(help="Comma-separated task names, or 'all'.")
+        str, typer.Option(help="Tasks: names, DATASET-FAMILY or task files; or 'all'.")
     ] = "digits-mlp",
     methods: Annotated[
-        str, typer.Option(help=f"Comma-separated, from: {', '.join(METHODS)}; or 'all'.")
+        str, typer.Option(help=f"Comma-separated, from: {', '.join(method_names())}; or 'all'.")
     ] = "none,rdrop",
     seeds: Annotated[str, typer.Option(help="Seeds: '0-4', '0,2,5' or a mix.")] = "0-4",
     shots: Annotated[str, typer.Option(help="K per class: '16', '8,16,full'.")] = "16",
@@ -253,13 +280,14 @@ def bench(
     with _clean_errors():
         chosen = _backend(backend, methods)
         grid = Grid(
-            tasks=parse_names(tasks, chosen.tasks, "tasks"),
+            tasks=chosen.parse_tasks(tasks),
             methods=parse_names(methods, chosen.methods, "methods"),
             seeds=parse_seeds(seeds),
             shots=parse_shots(shots),
-            params=parse_params(param or []),
+            params=parse_params(param or [], methods=_known_methods(chosen)),
             applies=chosen.applies,
         )
+        _check_data(chosen, grid.tasks)
         options = StoreOptions(heartbeat_interval=heartbeat_interval, grace_period=grace_period)
         _run_bench(chosen, grid, storage, study, options, ctx)
 
@@ -304,8 +332,8 @@ def _open_existing(storage: str) -> tuple[str, Any]:
 def _write_book(
     storage: str, names: list[str], out: Path, title: str, preface: Path | None, command: str
 ) -> None:
-    from torch_rdrop.bench.book import load_section, write_book
-    from torch_rdrop.bench.store import store_errors
+    from torch_rdrop.bench.engine.store import store_errors
+    from torch_rdrop.bench.report.book import load_section, write_book
 
     if any(not name for name in names):
         raise CommandError(f"study: expected comma-separated names, got {','.join(names)!r}")
@@ -324,8 +352,8 @@ def _write_book(
 
 
 def _write_report(storage: str, study: str, out: Path) -> None:
-    from torch_rdrop.bench.report import build_report, load_runs, write_report
-    from torch_rdrop.bench.store import store_errors
+    from torch_rdrop.bench.engine.store import store_errors
+    from torch_rdrop.bench.report.grid import build_report, load_runs, write_report
 
     url, store = _open_existing(storage)
     with store_errors(url):
@@ -353,7 +381,9 @@ def _write_report(storage: str, study: str, out: Path) -> None:
 @app.command()
 def sweep(
     ctx: typer.Context,
-    task: Annotated[str, typer.Option(help="The task to tune on.")] = "digits-mlp",
+    task: Annotated[
+        str, typer.Option(help="The task to tune on (a name, DATASET-FAMILY or a task file).")
+    ] = "digits-mlp",
     method: Annotated[str, typer.Option(help="The method to tune.")] = "rdrop",
     seeds: Annotated[str, typer.Option(help="Seeds each trial trains on.")] = "0-2",
     shots: Annotated[str, typer.Option(help="K per class (one value).")] = "16",
@@ -368,23 +398,27 @@ def sweep(
     grace_period: GraceOpt = 30,
 ) -> None:
     """Tune a method's main hyper-parameters (TPE, median pruning on the per-epoch dev metric)."""
-    from torch_rdrop.bench.store import store_errors
-    from torch_rdrop.bench.study import SweepSummary, run_sweep
+    from torch_rdrop.bench.engine.store import store_errors
+    from torch_rdrop.bench.engine.sweep import SweepSummary, run_sweep
 
     with _clean_errors():
         chosen = _backend(backend, method)
-        (task_name,) = parse_names(task, chosen.tasks, "task")[:1]
+        names = chosen.parse_tasks(task)
+        if len(names) != 1:
+            raise CommandError(f"task: a sweep tunes on one task, got {task!r}")
+        task_name = names[0]
         k = parse_shots(shots)
         if len(k) != 1:
             raise CommandError(f"shots: a sweep takes one K, got {shots!r}")
         fixed: dict[str, Any] = {}
-        for setting in parse_params(param or []):
+        for setting in parse_params(param or [], methods=_known_methods(chosen)):
             if len(setting.values) != 1 or setting.method not in (None, method):
                 raise CommandError(
                     f"param: a sweep takes fixed NAME=VALUE for {method}, got {setting}"
                 )
             fixed[setting.name] = setting.values[0]
         name = study or f"sweep-{task_name}-{method}"
+        _check_data(chosen, (task_name,))
         url = storage_url(storage)
         options = StoreOptions(heartbeat_interval=heartbeat_interval, grace_period=grace_period)
 
@@ -422,37 +456,58 @@ def sweep(
             console.print(f"benchmark the best: rdrop bench --methods none,{method} {flags}")
 
 
+def _table(title: str, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(str(row.get(c, "")) for c in columns))
+    return table
+
+
 @app.command()
 def tasks(
     load: Annotated[bool, typer.Option(help="Read each data set for its size and classes.")] = True,
 ) -> None:
-    """List the benchmark tasks: source package, size, classes, licence."""
+    """List what is registered: data sets, model families, tasks, methods and metrics."""
     with _clean_errors():
-        from torch_rdrop.bench.tasks import task_rows
+        from torch_rdrop.bench.tasks import DATASETS, FAMILIES, METHODS, METRICS, task_rows
 
-        rows = task_rows(load=load)
-        table = Table(title="benchmark tasks", title_justify="left")
-        columns = (
-            "name",
-            "kind",
-            "language",
-            "model",
-            "source",
-            "size",
-            "classes",
-            "metric",
-            "licence",
-        )
-        for column in columns:
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(*(str(row.get(c, "")) for c in columns))
-        console.print(table)
-        backend = load_backend(DEFAULT_BACKEND)
+        datasets = [
+            {"name": d.name, "kind": d.kind, "language": d.language, "metric": d.metric,
+             "source": d.source.package if d.source else "-", "area": d.area}
+            for d in DATASETS.values()
+        ]  # fmt: skip
+        console.print(_table("data sets", datasets, ("name", "kind", "language", "metric",
+                                                     "source", "area")))  # fmt: skip
+        families = [
+            {"name": f.name, "model": f.description, "kinds": ", ".join(f.kinds),
+             "reads": f.inputs + ("" if f.languages is None else f" ({', '.join(f.languages)})"),
+             "recipe": "fit/predict" if not f.trainable else
+             f"{f.epochs} epochs, batch {f.batch_size}, lr {f.lr:g}, dropout {f.dropout:g}"}
+            for f in FAMILIES.values()
+        ]  # fmt: skip
+        console.print(_table("model families", families, ("name", "model", "kinds", "reads",
+                                                          "recipe")))  # fmt: skip
+        columns = ("name", "kind", "language", "model", "source", "size", "classes", "metric",
+                   "licence")  # fmt: skip
+        console.print(_table("benchmark tasks", task_rows(load=load), columns))
         console.print(
-            f"`rdrop bench` runs the tasks of its trial backend; the default backend "
-            f"{backend.name!r} runs: {', '.join(backend.tasks)}"
+            "Any data set with a model family that reads it is a task too: DATASET-FAMILY "
+            "(e.g. mr-lstm); `--tasks all` runs the tasks listed above."
         )
+        methods = [
+            {"name": m.name, "kinds": ", ".join(m.kinds), "description": m.description,
+             "sweep searches": ", ".join(r.name for r in m.search_space)}
+            for m in METHODS.values()
+        ]  # fmt: skip
+        console.print(_table("methods", methods, ("name", "kinds", "description",
+                                                  "sweep searches")))  # fmt: skip
+        metrics = [
+            {"name": m.name, "better": "higher" if m.higher_is_better else "lower"}
+            for m in METRICS.values()
+        ]
+        console.print(_table("metrics", metrics, ("name", "better")))
 
 
 #: The demo's tasks: one English (pretrained MiniLM) and one Chinese (character BiLSTM) task.
@@ -482,13 +537,14 @@ def demo(
         params = ["eval_every=1000", f"threads={torch.get_num_threads()}"]
         params += [f"epochs={epochs}"] if epochs is not None else []
         grid = Grid(
-            tasks=parse_names(tasks, backend.tasks, "tasks"),
+            tasks=backend.parse_tasks(tasks),
             methods=("none", "rdrop", "mixup", "fgm"),
             seeds=parse_seeds(seeds),
             shots=parse_shots(shots),
             params=parse_params(params),
             applies=backend.applies,
         )
+        _check_data(backend, grid.tasks)
         _run_bench(backend, grid, storage, "demo", StoreOptions())
         _write_report(storage, "demo", out)
 

@@ -167,6 +167,7 @@ class RDrop(nn.Module):
         self.step = 0
         self._checks_left = IDENTICAL_PASS_CHECKS
         self._warned = False
+        self._identity_check_paused = False
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -179,6 +180,14 @@ class RDrop(nn.Module):
     def set_step(self, step: int) -> None:
         """Set the step the alpha schedule is evaluated at (integrations pass the global step)."""
         self.step = int(step)
+
+    def pause_identity_check(self, paused: bool = True) -> None:
+        """Leave the next training calls out of the identical-passes check while ``paused``.
+
+        For passes that are identical by construction though dropout is active: a LoRA adapter
+        whose B matrix is still zero hides its own dropout until its first update.
+        """
+        self._identity_check_paused = bool(paused)
 
     def run_passes(self, *args: Any, **kwargs: Any) -> list[Any]:
         """Run the model ``passes`` times on the same batch; return each pass's output."""
@@ -232,6 +241,8 @@ class RDrop(nn.Module):
 
     def _warn_if_identical(self, logits: Sequence[Tensor]) -> None:
         if self._warned or self._checks_left <= 0 or torch.compiler.is_compiling():
+            return
+        if self._identity_check_paused:
             return
         self._checks_left -= 1
         if not torch.equal(logits[0], logits[1]):

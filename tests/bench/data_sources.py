@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from optional import missing
-from torch_rdrop.bench.data.sources import SourceMissingError
+from torch_rdrop.bench.tasks.data.sources import SourceMissingError
 
 
 def load_or_skip(loader: Callable[[], Any]) -> Any:

@@ -8,8 +8,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from torch_rdrop.bench.digits import BACKEND as DIGITS
-from torch_rdrop.bench.spec import EpochCallback, TrialBackend, TrialResult, TrialSpec
+from bench.digits import BACKEND as DIGITS
+from torch_rdrop.bench.engine.spec import EpochCallback, TrialBackend, TrialResult, TrialSpec
 
 
 def _slow(spec: TrialSpec, on_epoch: EpochCallback | None = None) -> TrialResult:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from torch_rdrop.cli import app
 
 runner = CliRunner()
-DIGITS = ["--backend", "torch_rdrop.bench.digits:BACKEND"]
+DIGITS = ["--backend", "bench.digits:BACKEND"]
 
 
 def _run(*args: str):
@@ -38,7 +38,7 @@ def test_bench_and_sweep_remember_their_command_once(tmp_path: Path) -> None:
     commands = optuna.load_study(study_name="a", storage=f"sqlite:///{db}").user_attrs["commands"]
     assert commands == [
         f"rdrop bench --tasks digits --seeds 0-2 --shots 4 --param epochs=2 --storage {db} "
-        "--study a --backend torch_rdrop.bench.digits:BACKEND"
+        "--study a --backend bench.digits:BACKEND"
     ]  # options left at their defaults (--methods none,rdrop) are not repeated
     sweep = optuna.load_study(study_name="c", storage=f"sqlite:///{db}").user_attrs["commands"]
     assert len(sweep) == 1 and sweep[0].startswith("rdrop sweep --task digits --seeds 0")

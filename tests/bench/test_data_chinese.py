@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.data_sources import check_fixed_split, load_or_skip
-from torch_rdrop.bench.data import chinese_text
+from torch_rdrop.bench.tasks.data import chinese_text
 
 
 def test_reviews_raw_and_unique_counts() -> None:

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from bench.data_sources import load_or_skip
-from torch_rdrop.bench.data import chinese_text, english_text, images, tagging
-from torch_rdrop.bench.pixels import PixelEncoder
-from torch_rdrop.bench.text import (
+from torch_rdrop.bench.tasks.data import chinese_text, english_text, images, tagging
+from torch_rdrop.bench.tasks.pixels import PixelEncoder
+from torch_rdrop.bench.tasks.text import (
     IGNORE_INDEX,
     CharLMEncoder,
     MiniLMEncoder,

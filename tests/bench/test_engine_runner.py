@@ -11,12 +11,12 @@ from pathlib import Path
 import optuna
 import pytest
 
+from bench.digits import BACKEND
 from bench.engine_backends import RENDEZVOUS
 from bench.workers import GRID_SIZE, check_grid_done_once, start_worker, trials
-from torch_rdrop.bench.digits import BACKEND
-from torch_rdrop.bench.runner import finished_runs, grid_progress, load_grid_study, run_grid
-from torch_rdrop.bench.spec import Grid, parse_params
-from torch_rdrop.bench.store import open_storage, storage_url
+from torch_rdrop.bench.engine.runner import finished_runs, grid_progress, load_grid_study, run_grid
+from torch_rdrop.bench.engine.spec import Grid, parse_params
+from torch_rdrop.bench.engine.store import open_storage, storage_url
 
 State = optuna.trial.TrialState
 
@@ -70,7 +70,7 @@ def test_a_point_sampled_again_is_pruned_as_a_duplicate(storage) -> None:
     study = load_grid_study(storage, "g", _grid((0,)), BACKEND)
     # what GridSampler does under concurrency: hand out a point that is already finished
     study.enqueue_trial({"task": "digits", "method": "rdrop", "seed": 0, "shots": 4})
-    from torch_rdrop.bench.runner import _objective
+    from torch_rdrop.bench.engine.runner import _objective
 
     study.optimize(_objective(_grid((0,)), BACKEND), n_trials=1)
     last = study.get_trials()[-1]

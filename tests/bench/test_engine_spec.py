@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from torch_rdrop.bench.spec import (
+from torch_rdrop.bench.engine.spec import (
     Grid,
     GridPoint,
     TrialResult,
@@ -57,7 +57,7 @@ def test_params_are_typed_and_scoped() -> None:
     assert by_name["alpha"].values == (0.5, 2) and by_name["alpha"].method == "rdrop"
     assert by_name["flag"].values == (True,) and by_name["name"].values == ("cnn",)
     with pytest.raises(ValueError, match="unknown method 'rdorp'"):
-        parse_params(["rdorp.alpha=1"])
+        parse_params(["rdorp.alpha=1"], methods=("none", "rdrop"))
     with pytest.raises(ValueError, match=r"expected \[METHOD.\]NAME=VALUE"):
         parse_params(["alpha="])
 
@@ -104,4 +104,4 @@ def test_load_backend_errors() -> None:
     with pytest.raises(ValueError, match="cannot import 'no_such_module_here'"):
         load_backend("no_such_module_here:BACKEND")
     with pytest.raises(ValueError, match="must name a TrialBackend, got function"):
-        load_backend("torch_rdrop.bench.digits:run_digits")
+        load_backend("bench.digits:run_digits")

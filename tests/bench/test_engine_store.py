@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from torch_rdrop.bench.store import StoreError, StoreOptions, open_storage, storage_url
+from torch_rdrop.bench.engine.store import StoreError, StoreOptions, open_storage, storage_url
 
 
 def _free_port() -> int:
@@ -82,7 +82,7 @@ def test_options_are_checked() -> None:
 def test_missing_optuna_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    from torch_rdrop.bench.store import import_optuna
+    from torch_rdrop.bench.engine.store import import_optuna
 
     monkeypatch.setitem(sys.modules, "optuna", None)
     with pytest.raises(ImportError, match=r"pip install 'torch-rdrop\[bench\]'"):

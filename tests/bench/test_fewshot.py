@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from bench.data_sources import load_or_skip
-from torch_rdrop.bench.data import chinese_text, english_text, images, tagging
-from torch_rdrop.bench.fewshot import SHOTS, few_shot, sample_examples
+from torch_rdrop.bench.tasks.data import chinese_text, english_text, images, tagging
+from torch_rdrop.bench.tasks.fewshot import SHOTS, few_shot, sample_examples
 
 
 @pytest.fixture(scope="module")

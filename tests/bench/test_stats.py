@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from torch_rdrop.bench.stats import (
+from torch_rdrop.bench.report.stats import (
     Paired,
     average_ranks,
     paired_comparison,

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 
 from bench.data_sources import load_or_skip
 from optional import missing
-from torch_rdrop.bench.fewshot import few_shot
 from torch_rdrop.bench.tasks import KINDS, METRICS, TASKS, get_task, task_names, task_rows
+from torch_rdrop.bench.tasks.fewshot import few_shot
 from torch_rdrop.wrapper import default_logits
 
 
@@ -69,8 +69,8 @@ def test_each_task_trains_one_step_on_real_data(name: str) -> None:
 
 
 def test_entity_f1_on_real_ner_rows() -> None:
-    from torch_rdrop.bench.data.chinese_text import load_peoples_daily_ner
-    from torch_rdrop.bench.metrics import bio_spans, entity_f1
+    from torch_rdrop.bench.tasks.data.chinese_text import load_peoples_daily_ner
+    from torch_rdrop.bench.tasks.metrics import bio_spans, entity_f1
 
     data = load_or_skip(load_peoples_daily_ner)
     gold = [data.tags[i] for i in data.test[:300]]
@@ -82,7 +82,7 @@ def test_entity_f1_on_real_ner_rows() -> None:
 
 
 def test_macro_f1_and_accuracy_by_hand() -> None:
-    from torch_rdrop.bench.metrics import accuracy, macro_f1, perplexity
+    from torch_rdrop.bench.tasks.metrics import accuracy, macro_f1, perplexity
 
     pred, gold = [0, 1, 2, 2, 1], [0, 1, 1, 2, 2]
     # class 0: f1 1; class 1: tp 1, 2 predicted, 2 gold -> 0.5; class 2: same -> 0.5

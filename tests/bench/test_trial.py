@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from torch_rdrop.bench import trial
-from torch_rdrop.bench.spec import TrialSpec
-from torch_rdrop.bench.trial import BACKEND, METHODS_BY_KIND, run_trial
+from torch_rdrop.bench.engine.spec import TrialSpec
+from torch_rdrop.bench.tasks import trial
+from torch_rdrop.bench.tasks.trial import BACKEND, METHODS_BY_KIND, run_trial
 from torch_rdrop.wrapper import NoDropoutWarning
 
 

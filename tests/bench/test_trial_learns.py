@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from torch_rdrop.bench.fewshot import few_shot
-from torch_rdrop.bench.reference import reference_score
-from torch_rdrop.bench.spec import TrialResult, TrialSpec
+from torch_rdrop.bench.engine.spec import TrialResult, TrialSpec
 from torch_rdrop.bench.tasks import get_task
-from torch_rdrop.bench.trial import METHODS_BY_KIND, run_trial
+from torch_rdrop.bench.tasks.fewshot import few_shot
+from torch_rdrop.bench.tasks.reference import reference_score
+from torch_rdrop.bench.tasks.trial import METHODS_BY_KIND, run_trial
 
 #: A learning rate that leaves the initial weights as they are (AdamW steps of about 1e-12).
 FROZEN = {"lr": 1e-12, "epochs": 1}

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import optuna
 
-from torch_rdrop.bench.runner import finished_runs
-from torch_rdrop.bench.store import open_storage
+from torch_rdrop.bench.engine.runner import finished_runs
+from torch_rdrop.bench.engine.store import open_storage
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent

@@ -37,6 +37,15 @@ def test_hf_example(script) -> None:
     assert math.isfinite(result["eval_loss"])
 
 
+def test_trl_sft_lora_example() -> None:
+    for module in ("trl", "peft", "datasets"):
+        pytest.importorskip(module)
+    result = run(sys.executable, str(EXAMPLES / "trl_sft_lora.py"), "--max-steps", "6")
+    assert result["rdrop_alpha"] == 1.0
+    assert 0.0 <= result["mean_token_accuracy"] <= 1.0 and result["entropy"] > 0
+    assert result["num_tokens"] > 0 and math.isfinite(result["eval_loss"])
+
+
 @pytest.mark.parametrize("devices", [1, 2])
 def test_lightning_example(devices) -> None:
     pytest.importorskip("lightning")

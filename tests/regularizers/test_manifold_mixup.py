@@ -128,7 +128,7 @@ def test_models_without_blocks_or_input_site_are_refused() -> None:
 
 
 def test_a_packed_lstm_is_mixed_on_its_padded_states_and_keeps_each_length() -> None:
-    from torch_rdrop.bench.models import BiLSTMClassifier
+    from torch_rdrop.bench.tasks.models import BiLSTMClassifier
 
     torch.manual_seed(0)
     model = BiLSTMClassifier(vocab_size=30, num_classes=2, embed_dim=8, hidden=8, dropout=0.0)

@@ -219,6 +219,9 @@ def _shifted_logits(output: Any) -> Tensor:
 
 
 def _is_causal_lm(model: nn.Module) -> bool:
+    get_base_model = getattr(model, "get_base_model", None)  # a PEFT model: ask what it wraps
+    if callable(get_base_model):
+        model = get_base_model()
     config = getattr(model, "config", None)
     if getattr(config, "is_encoder_decoder", False):
         return False

@@ -1,0 +1,295 @@
+"""Run a benchmark grid as an Optuna study: resumable, shared by any number of workers.
+
+A :class:`~torch_rdrop.bench.engine.spec.Grid` becomes a study driven by ``GridSampler`` over its
+axes (task, method, seed, shots, and hyper-parameters given several values). Each trial stores the
+:class:`~torch_rdrop.bench.engine.spec.GridPoint` it ran (``key``), its fixed hyper-parameters and
+the :class:`~torch_rdrop.bench.engine.spec.TrialResult`; per-epoch values go through
+``trial.report`` so ``optuna-dashboard`` draws the learning curves.
+
+Guarantees, whatever the number of workers and however often the command is re-run:
+
+- a point with a COMPLETE trial is never run again (re-running a finished grid runs nothing);
+- a point that another live worker is running is not started twice (``GridSampler`` can hand the
+  same point to two workers: the later trial is pruned, marked ``duplicate_of``);
+- a point whose worker died is run again once its heartbeat is older than the grace period;
+- :func:`finished_runs` keeps one COMPLETE trial per point (the first), so nothing counts twice.
+
+>>> import tempfile
+>>> from torch_rdrop.bench.engine.spec import Grid, TrialBackend, TrialResult, parse_params
+>>> from torch_rdrop.bench.engine.store import open_storage, storage_url
+>>> def toy(spec, on_epoch=None):  # any trial function: here, a score made of the seed
+...     return TrialResult("score", {"score": spec.data_seed / 10}, {}, 0.0, 0.0, {})
+>>> backend = TrialBackend("toy", ("toy",), ("none", "rdrop"), toy)
+>>> storage = open_storage(storage_url(tempfile.mkdtemp() + "/runs.db"))
+>>> grid = Grid(("toy",), ("none", "rdrop"), (0, 1), (4,), parse_params(["epochs=1"]))
+>>> runs = run_grid(storage, "doc", grid, backend)
+>>> [(r.point.label, r.result.value) for r in runs][:2]
+[('toy/none/K=4/seed=0 epochs=1', 0.0), ('toy/none/K=4/seed=1 epochs=1', 0.1)]
+>>> len(run_grid(storage, "doc", grid, backend))  # resumed: nothing runs again
+4
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from torch_rdrop.bench.engine.spec import (
+    Grid,
+    GridPoint,
+    TrialBackend,
+    TrialResult,
+    shots_label,
+)
+from torch_rdrop.bench.engine.store import import_optuna, remember_command
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = [
+    "GridProgress",
+    "RunRecord",
+    "finished_runs",
+    "grid_progress",
+    "load_grid_study",
+    "run_grid",
+]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One finished grid point as read back from the store."""
+
+    point: GridPoint
+    trial_number: int
+    result: TrialResult
+
+
+@dataclass(frozen=True)
+class GridProgress:
+    """Where a grid stands: finished runs, points running somewhere, points not started."""
+
+    total: int
+    finished: Mapping[str, RunRecord]
+    running: frozenset[str]
+    missing: tuple[GridPoint, ...] = field(default=())
+
+    @property
+    def done(self) -> int:
+        """How many points of the grid have a result."""
+        return len(self.finished)
+
+
+def finished_runs(trials: Iterable[optuna.trial.FrozenTrial]) -> dict[str, RunRecord]:
+    """The first COMPLETE trial of every point, by point key (later duplicates are ignored)."""
+    optuna = import_optuna()
+    out: dict[str, RunRecord] = {}
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    for trial in sorted(complete, key=lambda t: t.number):
+        attrs = trial.user_attrs
+        key = attrs.get("key")
+        if key is None or "result" not in attrs or key in out:
+            continue
+        point = GridPoint.from_json(attrs["point"])
+        out[key] = RunRecord(point, trial.number, TrialResult.from_json(attrs["result"]))
+    return out
+
+
+def grid_progress(study: optuna.Study, points: Sequence[GridPoint]) -> GridProgress:
+    """Read the study once and sort the grid's points into finished / running / missing."""
+    optuna = import_optuna()
+    trials = study.get_trials(deepcopy=False)
+    wanted = {p.key for p in points}
+    finished = {k: r for k, r in finished_runs(trials).items() if k in wanted}
+    running = frozenset(
+        t.user_attrs["key"]
+        for t in trials
+        if t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get("key") in wanted
+    )
+    missing = tuple(p for p in points if p.key not in finished)
+    return GridProgress(len(points), finished, running, missing)
+
+
+def _claimed_elsewhere(study: optuna.Study, number: int, key: str) -> int | None:
+    """The number of another trial that finished ``key``, or an older one still running it."""
+    optuna = import_optuna()
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING)
+    for trial in study.get_trials(deepcopy=False, states=states):
+        if trial.number == number or trial.user_attrs.get("key") != key:
+            continue
+        if trial.state == optuna.trial.TrialState.COMPLETE or trial.number < number:
+            return trial.number
+    return None
+
+
+def _grid_record(grid: Grid) -> dict[str, Any]:
+    return {
+        "tasks": list(grid.tasks),
+        "methods": list(grid.methods),
+        "seeds": list(grid.seeds),
+        "shots": [shots_label(s) for s in grid.shots],
+        "params": [
+            {"method": s.method, "name": s.name, "values": list(s.values)} for s in grid.params
+        ],
+    }
+
+
+def load_grid_study(
+    storage: optuna.storages.BaseStorage, study_name: str, grid: Grid, backend: TrialBackend
+) -> optuna.Study:
+    """Create the grid study, or load it, checking it holds the same grid of the same backend.
+
+    A new study minimises when every task's metric is lower-is-better (``backend``'s
+    ``greater_is_better``), else maximises (the grid sampler ignores it; the dashboard shows it).
+    (Optuna fixes each parameter's choices per study, so a grid cannot grow in place: a larger
+    grid is a new study, and the report reads one study.)
+    """
+    optuna = import_optuna()
+    sampler = optuna.samplers.GridSampler(grid.search_space(), seed=0)
+    study = optuna.create_study(
+        storage=storage,
+        study_name=study_name,
+        sampler=sampler,
+        direction="maximize" if any(map(backend.higher_is_better, grid.tasks)) else "minimize",
+        load_if_exists=True,
+    )
+    attrs = study.user_attrs
+    kind, owner = attrs.get("kind", "grid"), attrs.get("backend", backend.name)
+    if kind != "grid":
+        raise ValueError(f"study {study_name!r} is a {kind} study, not a benchmark grid")
+    if owner != backend.name:
+        raise ValueError(
+            f"study {study_name!r} holds runs of backend {owner!r}, not {backend.name!r}; "
+            "choose another --study"
+        )
+    if "kind" not in attrs:
+        study.set_user_attr("kind", "grid")
+        study.set_user_attr("backend", backend.name)
+    record = _grid_record(grid)
+    stored = attrs.get("grid")
+    if stored is None:
+        study.set_user_attr("grid", record)
+    elif stored != record:
+        changed = ", ".join(
+            f"{name} {stored.get(name)} -> {record[name]}"
+            for name in record
+            if stored.get(name) != record[name]
+        )
+        raise ValueError(
+            f"study {study_name!r} holds a different grid ({changed}); repeat the options it was "
+            "started with to resume it, or choose a new --study"
+        )
+    return study
+
+
+def _values(grid: Grid, point: GridPoint) -> dict[str, Any]:
+    """A search-space assignment that yields ``point`` (for enqueueing it)."""
+    values: dict[str, Any] = {
+        "task": point.task,
+        "method": point.method,
+        "seed": point.seed,
+        "shots": shots_label(point.shots) if point.shots is None else point.shots,
+    }
+    params = dict(point.params)
+    for setting in grid.params:
+        if len(setting.values) > 1:
+            own = setting.applies_to(point.method) and setting.name in params
+            values[setting.axis] = params[setting.name] if own else setting.values[0]
+    return values
+
+
+def worker_id() -> str:
+    """Who runs a trial: ``host:pid``, stored with each trial (which worker did what)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _objective(grid: Grid, backend: TrialBackend) -> Callable[[optuna.trial.Trial], float]:
+    optuna = import_optuna()
+    space = grid.search_space()
+
+    def objective(trial: optuna.trial.Trial) -> float:
+        values = {name: trial.suggest_categorical(name, choices) for name, choices in space.items()}
+        point = grid.point(values)
+        if not grid.includes(point):
+            trial.set_user_attr("skipped", point.label)
+            raise optuna.TrialPruned(f"{point.method} does not apply to {point.task}")
+        trial.set_user_attr("key", point.key)
+        trial.set_user_attr("point", point.to_json())
+        trial.set_user_attr("worker", worker_id())
+        other = _claimed_elsewhere(trial.study, trial.number, point.key)
+        if other is not None:
+            trial.set_user_attr("duplicate_of", other)
+            raise optuna.TrialPruned(f"{point.label} is finished or running in trial {other}")
+
+        def on_epoch(epoch: int, value: float, _values: Mapping[str, float]) -> None:
+            trial.report(float(value), epoch)
+
+        result = backend.run(point.spec(), on_epoch)
+        trial.set_user_attr("result", result.to_json())
+        return result.value
+
+    return objective
+
+
+def run_grid(
+    storage: optuna.storages.BaseStorage,
+    study_name: str,
+    grid: Grid,
+    backend: TrialBackend,
+    *,
+    on_progress: Callable[[GridProgress], None] | None = None,
+    poll_seconds: float = 1.0,
+    command: str | None = None,
+) -> list[RunRecord]:
+    """Run every point of ``grid`` not finished yet; return the finished runs, sorted.
+
+    Returns once every point has a result, waiting (polling every ``poll_seconds``) for points
+    that other workers are running, and re-running those whose worker died. Exceptions of the
+    trial function (``ValueError`` for a spec the data cannot serve) propagate. ``command``, the
+    command line being run, is remembered in the study for the report.
+    """
+    optuna = import_optuna()
+    points = grid.points()
+    study = load_grid_study(storage, study_name, grid, backend)
+    remember_command(study, command)
+    objective = _objective(grid, backend)
+
+    def report(_study: optuna.Study | None = None, _trial: Any = None) -> None:
+        if on_progress is not None:
+            on_progress(grid_progress(study, points))
+
+    callbacks = [report]
+    progress = grid_progress(study, points)
+    report()
+    unclaimed = [p for p in progress.missing if p.key not in progress.running]
+    if unclaimed:  # GridSampler does the bulk of the work and stops itself
+        study.optimize(objective, n_trials=len(unclaimed), callbacks=callbacks)
+    # Enqueued trials fix every parameter, so the sampler is idle for them; GridSampler itself
+    # cannot take them (its after_trial needs a grid id that enqueued trials lack).
+    filler = optuna.load_study(
+        study_name=study_name, storage=storage, sampler=optuna.samplers.RandomSampler()
+    )
+    while True:  # then fill what concurrency, pruned duplicates and dead workers left open
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        progress = grid_progress(study, points)
+        if not progress.missing:
+            break
+        waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+        queued = {t.user_attrs.get("key") for t in waiting}
+        todo = [p for p in progress.missing if p.key not in progress.running | queued]
+        for point in todo:
+            filler.enqueue_trial(_values(grid, point), skip_if_exists=False)
+        if todo or waiting:
+            filler.optimize(objective, n_trials=len(todo) + len(waiting), callbacks=callbacks)
+        else:
+            report()
+            time.sleep(poll_seconds)
+    report()
+    return sorted(progress.finished.values(), key=lambda r: r.point.sort_key())

@@ -1,0 +1,388 @@
+"""The benchmark's trial function: train one task with one method and measure it.
+
+A trial loads the task's verified data (cached per process with its fitted encoder), draws the
+few-shot split with the data seed, builds the model with the init seed, trains it with AdamW
+through the method's common entry point (:func:`torch_rdrop.regularizers.build_regularizer`),
+and evaluates the task's metric on the fixed test split (or the dev split when asked) after every
+epoch. Evaluation is always the bare model in eval mode, so every method is measured the same way.
+
+Hyper-parameters (``spec.params``): ``epochs``, ``batch_size``, ``lr``, ``dropout`` (the task's
+recommendations by default), ``weight_decay`` (0.01), ``dev_shots`` (dev examples per class
+with ``use_dev``, 4), ``eval_every`` (evaluate every that many epochs and after the last; 1),
+``threads`` (CPU threads while the trial runs, 1: a grid worker per core is the fair and faster
+layout for these small models; the caller's count is restored afterwards); every other name goes
+to the method (``alpha``, ``epsilon``, ``duplicate_from``, ...).
+
+Semi-supervised mode (``semi_supervised=true``, classification tasks): K labelled examples per
+class train with the method as usual, and each step also draws a batch of the unlabelled rest of
+the training split (``unlabelled_ratio`` times the batch size, 1), on which the loss is the R-Drop
+consistency alone, weighted by ``consistency_alpha`` (1.0) ramped up by
+:class:`torch_rdrop.schedules.SigmoidRampup` over the first ``rampup`` fraction (0.3) of the steps.
+
+Which methods apply to which kind of task, and how each metric scores the predictions, come from
+the registries (:mod:`.methods`, :mod:`.metrics`): generation tasks run ``none`` and ``rdrop``; a
+language model is scored by perplexity, a sequence-to-sequence model by ROUGE-L of its greedy
+decoding. A fit/predict model family (``ModelFamily.fit``) is fitted once on the K-shot training
+split, without an optimizer, and runs the method ``none`` only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import resource
+import time
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+import torch_rdrop
+from torch_rdrop.bench.engine.spec import (
+    EpochCallback,
+    FloatRange,
+    LiveNames,
+    Scalar,
+    TrialBackend,
+    TrialResult,
+    TrialSpec,
+)
+from torch_rdrop.bench.tasks.catalog import (
+    Task,
+    check_data,
+    get_task,
+    resolve_task,
+    task_names,
+    task_rows,
+)
+from torch_rdrop.bench.tasks.data.base import TaggingData
+from torch_rdrop.bench.tasks.fewshot import few_shot
+from torch_rdrop.bench.tasks.methods import get_method, method_names, methods_by_kind
+from torch_rdrop.bench.tasks.metrics import Predictions, get_metric
+from torch_rdrop.regularizers import build_regularizer
+from torch_rdrop.schedules import SigmoidRampup
+from torch_rdrop.wrapper import default_logits
+
+__all__ = ["BACKEND", "METHODS_BY_KIND", "run_trial"]
+
+TRAINING_PARAMS = (
+    "epochs", "batch_size", "lr", "dropout", "weight_decay", "dev_shots", "eval_every", "threads",
+    "semi_supervised", "consistency_alpha", "rampup", "unlabelled_ratio",
+)  # fmt: skip
+EVAL_BATCH = 256
+#: Decoded headlines have at least this many tokens: a small model trained on few examples puts
+#: its first-step mass on ``<eos>`` (the one token every target has) and would decode nothing.
+MIN_HEADLINE = 3
+
+#: The methods each kind of task can run, as registered when this module was imported (the
+#: trial itself reads the registry at each run: :func:`~.methods.methods_by_kind`).
+METHODS_BY_KIND: Mapping[str, tuple[str, ...]] = methods_by_kind()
+
+
+@cache
+def _prepared(name: str) -> tuple[Any, Any]:
+    """The task's data set and its encoder fitted on the training split (once per process)."""
+    task = get_task(name)
+    data = task.load()
+    return data, task.make_encoder(data)
+
+
+def _settings(task: Task, spec: TrialSpec) -> tuple[dict[str, Any], dict[str, Scalar]]:
+    """Training settings (task recommendations, overridden) and the method's own parameters."""
+    settings: dict[str, Any] = {
+        "epochs": task.epochs, "batch_size": task.batch_size, "lr": task.lr,
+        "dropout": task.dropout, "weight_decay": 0.01, "dev_shots": 4, "eval_every": 1,
+        "threads": 1, "semi_supervised": False, "consistency_alpha": 1.0, "rampup": 0.3,
+        "unlabelled_ratio": 1,
+    }  # fmt: skip
+    settings.update({k: v for k, v in spec.params.items() if k in TRAINING_PARAMS})
+    for name in ("epochs", "batch_size", "dev_shots", "eval_every", "threads", "unlabelled_ratio"):
+        value = settings[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < (name != "dev_shots"):
+            raise ValueError(f"param {name} must be a positive integer, got {value!r}")
+    if not 0.0 <= float(settings["dropout"]) < 1.0:
+        raise ValueError(f"param dropout must lie in [0, 1), got {settings['dropout']!r}")
+    if float(settings["lr"]) <= 0:
+        raise ValueError(f"param lr must be > 0, got {settings['lr']!r}")
+    if not isinstance(settings["semi_supervised"], bool):
+        raise ValueError(
+            f"param semi_supervised must be true or false, got {settings['semi_supervised']!r}"
+        )
+    if settings["semi_supervised"] and task.kind != "classification":
+        raise ValueError(
+            f"param semi_supervised applies to classification tasks; {task.name} is a "
+            f"{task.kind} task"
+        )
+    if not 0.0 <= float(settings["rampup"]) <= 1.0:
+        raise ValueError(f"param rampup must lie in [0, 1], got {settings['rampup']!r}")
+    method_params = {k: v for k, v in spec.params.items() if k not in TRAINING_PARAMS}
+    return settings, method_params
+
+
+def _predict(model: nn.Module, encoder: Any, data: Any, indices: np.ndarray) -> Predictions:
+    """Arg-max predictions, gold labels and the gold tokens' summed NLL on ``indices``."""
+    preds, golds, nll, counted = [], [], 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(indices), EVAL_BATCH):
+            batch = encoder.batch(data, indices[start : start + EVAL_BATCH])
+            labels = batch.pop("labels")
+            logits = default_logits(model(**batch)).float()
+            scored = labels != -100
+            if logits.dim() == 3:
+                nll += float(F.cross_entropy(logits[scored], labels[scored], reduction="sum"))
+                counted += int(scored.sum())
+            preds.extend(logits.argmax(-1).tolist())
+            golds.extend(labels.tolist())
+    return Predictions(preds, golds, _names(data), nll, counted)
+
+
+def _names(data: Any) -> tuple[str, ...]:
+    """The names a label id indexes: the tags of tagging data, else the class names."""
+    if isinstance(data, TaggingData):
+        return data.tag_names
+    return tuple(getattr(data, "label_names", ()))
+
+
+def _headlines(model: nn.Module, encoder: Any, data: Any, indices: np.ndarray) -> Predictions:
+    """The model's greedy decoding (at least :data:`MIN_HEADLINE` words, no repeated trigram, no
+    ``<unk>``) and the reference texts on ``indices``."""
+    from torch_rdrop.bench.tasks.text import quiet_transformers
+
+    predictions: list[str] = []
+    tokens, specials = encoder.vocab.tokens, {0, 1, encoder.BOS, encoder.EOS}
+    model.eval()
+    with torch.no_grad(), quiet_transformers():
+        for start in range(0, len(indices), EVAL_BATCH):
+            batch = encoder.batch(data, indices[start : start + EVAL_BATCH])
+            generated = model.generate(
+                input_ids=batch["input_ids"],
+                attention_mask=batch["attention_mask"],
+                max_new_tokens=encoder.max_target,
+                min_new_tokens=MIN_HEADLINE,
+                no_repeat_ngram_size=3,
+                suppress_tokens=[0, 1, encoder.BOS],  # padding, unknown word, start
+                num_beams=1,
+                do_sample=False,
+            )
+            for row in generated.tolist():
+                row = row[1:]  # the decoder start token
+                row = row[: row.index(encoder.EOS)] if encoder.EOS in row else row
+                predictions.append(" ".join(tokens[i] for i in row if i not in specials))
+    return Predictions(texts=predictions, references=[data.targets[i] for i in indices])
+
+
+def evaluate(task: Task, model: nn.Module, encoder: Any, data: Any, indices: np.ndarray) -> float:
+    """The task's metric (from the metric registry) of ``model`` in eval mode on ``indices``."""
+    metric = get_metric(task.metric)
+    if metric.generates:
+        return metric.score(_headlines(model, encoder, data, indices))
+    return metric.score(_predict(model, encoder, data, indices))
+
+
+def _reset_peak_memory() -> None:
+    """Start a new peak resident-set count where Linux allows it (``/proc/self/clear_refs``)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def _peak_memory_mb() -> float:
+    """Peak resident memory since :func:`_reset_peak_memory` (else of the process), in MiB."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_trial(spec: TrialSpec, on_epoch: EpochCallback | None = None) -> TrialResult:
+    """Train and evaluate ``spec``; per-epoch metric on dev (``use_dev``) or test.
+
+    >>> run_trial(TrialSpec("wsj-pos-lstm", "mixup", 2, 0, 0))
+    Traceback (most recent call last):
+    ...
+    ValueError: method 'mixup' does not apply to tagging task wsj-pos-lstm; choose from none, \
+rdrop, fgm, pgd, freelb, rdrop+fgm
+    """
+    task = get_task(spec.task)
+    allowed = method_names(task.kind) if task.trainable else ("none",)
+    if spec.method not in allowed:
+        what = f"{task.kind} task" if task.trainable else "fit/predict task"
+        raise ValueError(
+            f"method {spec.method!r} does not apply to {what} {task.name}; "
+            f"choose from {', '.join(allowed)}"
+        )
+    settings, method_params = _settings(task, spec)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(settings["threads"])
+    try:
+        if not task.trainable:
+            return _fit(task, spec, settings, on_epoch)
+        return _train(task, spec, settings, method_params, on_epoch)
+    finally:
+        torch.set_num_threads(threads)
+
+
+class _Unlabelled:
+    """Batches of the unlabelled pool, reshuffled at each pass, with the ramped consistency."""
+
+    def __init__(
+        self, pool: np.ndarray, settings: dict[str, Any], steps: int, rng: np.random.Generator
+    ) -> None:
+        if pool.size == 0:
+            raise ValueError("semi_supervised: the training split has no unlabelled examples left")
+        self.size = int(settings["batch_size"]) * int(settings["unlabelled_ratio"])
+        self.pool, self.rng = pool, rng
+        self.order, self.at = rng.permutation(pool), 0
+        ramp = SigmoidRampup(float(settings["consistency_alpha"]), int(settings["rampup"] * steps))
+        self.method = build_regularizer("rdrop", alpha=ramp)
+
+    def loss(self, model: nn.Module, encoder: Any, data: Any) -> Tensor:
+        """The weighted consistency of two dropout passes on the next unlabelled batch."""
+        if self.at + self.size > self.order.size:
+            self.order, self.at = self.rng.permutation(self.pool), 0
+        batch = encoder.batch(data, self.order[self.at : self.at + self.size])
+        self.at += self.size
+        batch.pop("labels")
+        return self.method.training_loss(model, batch).loss
+
+
+def _train(
+    task: Task,
+    spec: TrialSpec,
+    settings: dict[str, Any],
+    method_params: dict[str, Scalar],
+    on_epoch: EpochCallback | None,
+) -> TrialResult:
+    data, encoder = _prepared(task.name)
+    _reset_peak_memory()  # the peak of this trial, not of the runs before it in the process
+    semi = bool(settings["semi_supervised"])
+    split = few_shot(
+        data, spec.shots, spec.data_seed, dev_shots=settings["dev_shots"] if spec.use_dev else 0,
+        semi_supervised=semi, rare=task.rare,
+    )  # fmt: skip
+    torch.manual_seed(spec.init_seed)
+    model = task.make_model(data, encoder, float(settings["dropout"]))
+    method = get_method(spec.method).regularizer(**method_params)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=float(settings["lr"]), weight_decay=float(settings["weight_decay"])
+    )
+    held_out = split.dev if spec.use_dev else split.test
+    order = np.random.default_rng(spec.init_seed)
+    size = settings["batch_size"]
+    per_epoch = -(-len(split.train) // size)
+    unlabelled = (
+        _Unlabelled(split.unlabelled, settings, per_epoch * settings["epochs"], order)
+        if semi
+        else None
+    )
+    curves: dict[str, list[float]] = {task.metric: [], "train_loss": []}
+    steps, seconds = 0, 0.0  # training time only: evaluation is not counted
+    for epoch in range(settings["epochs"]):
+        start = time.perf_counter()
+        model.train()
+        losses = []
+        shuffled = order.permutation(split.train)
+        for first in range(0, len(shuffled), size):
+            batch = encoder.batch(data, shuffled[first : first + size])
+            labels: Tensor = batch.pop("labels")
+            loss = method.training_loss(model, batch, labels).loss
+            if unlabelled is not None:
+                loss = loss + unlabelled.loss(model, encoder, data)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+            steps += 1
+        seconds += time.perf_counter() - start
+        if (epoch + 1) % settings["eval_every"] and epoch + 1 < settings["epochs"]:
+            continue
+        value = evaluate(task, model, encoder, data, held_out)
+        curves[task.metric].append(value)
+        curves["train_loss"].append(float(np.mean(losses)))  # at the evaluated epochs
+        if on_epoch is not None:
+            on_epoch(epoch, value, {task.metric: value, "train_loss": curves["train_loss"][-1]})
+    final = {task.metric: curves[task.metric][-1], "seconds_per_step": seconds / max(steps, 1)}
+    if spec.use_dev:
+        final[f"test_{task.metric}"] = evaluate(task, model, encoder, data, split.test)
+    return _result(task, final, curves, seconds)
+
+
+def _result(
+    task: Task, final: dict[str, float], curves: dict[str, list[float]], seconds: float
+) -> TrialResult:
+    versions = {
+        "torch_rdrop": torch_rdrop.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+    return TrialResult(
+        task.metric, final, curves, seconds, _peak_memory_mb(), versions,
+        greater_is_better=task.higher_is_better,
+    )  # fmt: skip
+
+
+def _fit(
+    task: Task, spec: TrialSpec, settings: dict[str, Any], on_epoch: EpochCallback | None
+) -> TrialResult:
+    """Fit a fit/predict family once on the K-shot split; score it like a trained model."""
+    data, _ = _prepared(task.name)
+    _reset_peak_memory()
+    split = few_shot(
+        data, spec.shots, spec.data_seed, dev_shots=settings["dev_shots"] if spec.use_dev else 0,
+        rare=task.rare,
+    )  # fmt: skip
+    metric = get_metric(task.metric)
+    start = time.perf_counter()
+    predictor = task.fit(data, split.train)
+    seconds = time.perf_counter() - start
+    held_out = split.dev if spec.use_dev else split.test
+    value = metric.score(predictor.predict(data, held_out))
+    if on_epoch is not None:
+        on_epoch(0, value, {task.metric: value})
+    final = {task.metric: value, "seconds_per_step": seconds}
+    if spec.use_dev:
+        final[f"test_{task.metric}"] = metric.score(predictor.predict(data, split.test))
+    return _result(task, final, {task.metric: [value]}, seconds)
+
+
+def applies(task: str, method: str) -> bool:
+    """Whether ``method`` can run on ``task`` (the method registry's kinds; ``none`` only on a
+    fit/predict family).
+
+    >>> applies("wsj-pos-lstm", "mixup"), applies("wsj-pos-lstm", "rdrop")
+    (False, True)
+    """
+    found = get_task(task)
+    if not found.trainable:
+        return method == "none"
+    return found.kind in get_method(method).kinds
+
+
+def _higher_is_better(task: str) -> bool:
+    return get_task(task).higher_is_better
+
+
+def _search_space(method: str) -> tuple[FloatRange, ...]:
+    return get_method(method).search_space
+
+
+BACKEND = TrialBackend(
+    "tasks",
+    LiveNames(task_names),
+    LiveNames(method_names),
+    run_trial,
+    task_rows,
+    applies,
+    resolve_task=resolve_task,
+    greater_is_better=_higher_is_better,
+    search_space=_search_space,
+    check_data=check_data,
+)
+"""Every registered task and method, read from the registries at each use: a task registered
+after import, or given as a task file, is accepted."""
