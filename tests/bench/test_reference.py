@@ -295,3 +295,30 @@ def test_a_reference_model_is_a_fit_predict_model_family() -> None:
     value = get_metric(task.metric).score(predictions)
     assert not task.trainable
     assert value == reference_score("digits-mlp", data, split.train, split.test)
+
+
+@pytest.fixture
+def reference_families():
+    from torch_rdrop.bench.tasks import FAMILIES
+    from torch_rdrop.bench.tasks.reference.families import register_reference_families
+
+    names = register_reference_families(replace=True)
+    yield names
+    for name in names:
+        FAMILIES.remove(name)
+
+
+def test_reference_families_run_through_the_trial_backend(reference_families) -> None:
+    from torch_rdrop.bench.engine.spec import TrialSpec
+    from torch_rdrop.bench.tasks.trial import run_trial
+
+    for task, family_task in (("digits-mlp", "digits-pixel-logreg"), ("mr-cnn", "mr-tfidf-logreg"),
+                              ("wsj-pos-lstm", "wsj-pos-most-frequent-tag")):  # fmt: skip
+        data = get_task(task).load()
+        split = few_shot(data, 16, 1, rare=get_task(task).rare)
+        result = run_trial(TrialSpec(family_task, "none", 16, 1, 0))
+        assert result.value == reference_score(task, data, split.train, split.test)
+    with pytest.raises(ValueError, match="only|none|apply"):
+        run_trial(TrialSpec("digits-pixel-logreg", "rdrop", 16, 0, 0))
+    with pytest.raises(ValueError, match="reference model is lead-n"):
+        run_trial(TrialSpec("bbc-headlines-char-ngram", "none", 16, 0, 0))
