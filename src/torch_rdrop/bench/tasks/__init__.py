@@ -98,3 +98,9 @@ __all__ = [
     "task_names",
     "task_rows",
 ]
+
+# The reference models every network must beat are model families like the others (after the
+# registries above exist: they register into them).
+from torch_rdrop.bench.tasks.reference.families import register_reference_families
+
+register_reference_families()

@@ -1,6 +1,7 @@
 """The reference models as fit/predict model families, so that the harness runs them as tasks.
 
-Registered (:func:`register_reference_families`), each family pairs with every data set it can
+Registered with the built-in families (:func:`register_reference_families`, called when
+:mod:`torch_rdrop.bench.tasks` is imported), each family pairs with every data set it can
 read: ``rdrop bench --tasks bbc-tfidf-logreg,digits-pixel-logreg,wsj-pos-most-frequent-tag``
 fits the reference model on the K-shot training rows of each seed and scores it with the data
 set's metric, in the same store and report as the networks (only the method ``none`` applies).
