@@ -115,11 +115,15 @@ def _loss_and_grads(
         flat = passes * size
         logp, prob, grad = (buf[:flat] for buf in workspace)
         states = hidden[:, index].reshape(flat, width)
-        logits = states.to(weight.dtype) @ weight.t()
-        if bias is not None:
-            logits = logits + bias
-        logp.copy_(logits)
-        del logits
+        if weight.dtype == ctype:  # the logits straight into the workspace
+            if bias is None:
+                torch.mm(states.to(ctype), weight.t(), out=logp)
+            else:
+                torch.addmm(bias.to(ctype), states.to(ctype), weight.t(), out=logp)
+        else:  # bf16 / fp16 head: project in its dtype, as the model does
+            logits = states.to(weight.dtype) @ weight.t()
+            logp.copy_(logits if bias is None else logits + bias)
+            del logits
         sums[3] += (logp[:size].argmax(-1) == label[:size]).sum()
         logp.sub_(torch.logsumexp(logp, dim=-1, keepdim=True))
         torch.exp(logp, out=prob)
