@@ -3,6 +3,8 @@
 - :mod:`torch_rdrop.integrations.hf`: ``RDropTrainer``, ``RDropSeq2SeqTrainer``, the
   ``RDropTrainerMixin`` for your own Trainer subclasses and the ``RDrop*TrainingArguments``
   (extra ``torch-rdrop[hf]``).
+- :mod:`torch_rdrop.integrations.lm`: the fused R-Drop LM head on a Hugging Face causal LM
+  (hidden states without logits; used by the Trainer integration, extra ``torch-rdrop[hf]``).
 - :mod:`torch_rdrop.integrations.lightning`: ``RDropModule``, a ``LightningModule`` base class
   (extra ``torch-rdrop[lightning]``).
 - :mod:`torch_rdrop.integrations.distributed`: per-rank seeding for plain PyTorch, torchrun and
