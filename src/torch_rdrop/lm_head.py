@@ -66,13 +66,19 @@ class FusedLMLossResult(NamedTuple):
     count: Tensor
 
 
-def default_chunk_tokens(vocab_size: int, passes: int = 2) -> int:
-    """Tokens per chunk (of each pass) so that one workspace buffer holds :data:`CHUNK_BYTES`.
+def default_chunk_tokens(vocab_size: int, passes: int = 2, width: int = 0) -> int:
+    """Tokens per chunk (of each pass): a workspace buffer of :data:`CHUNK_BYTES`, or, for wide
+    heads, the three buffers together an eighth of the weight's gradient (``[V, width]``).
 
-    >>> default_chunk_tokens(151_936)
-    20
+    Every chunk reads the weight and updates its gradient once, so larger chunks cost less time;
+    the eighth keeps the extra memory within about 1.3x the gradients (benchmarks/RESULTS.md).
+
+    >>> default_chunk_tokens(151_936), default_chunk_tokens(128_256, width=2048)
+    (20, 42)
     """
-    return max(1, CHUNK_BYTES // (4 * passes * max(1, vocab_size)))
+    by_bytes = CHUNK_BYTES // (4 * max(1, vocab_size))
+    by_width = width // 24
+    return max(1, max(by_bytes, by_width) // passes)
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -289,7 +295,8 @@ def fused_rdrop_lm_loss(
         passes: number of stacked passes (>= 2).
         bias: the head's bias ``[V]``, if any.
         ignore_index: label value of unscored tokens.
-        chunk_size: labelled tokens (of each pass) per chunk; None: :func:`default_chunk_tokens`.
+        chunk_size: labelled tokens (of each pass) per chunk; None: :func:`default_chunk_tokens`
+            of the weight's shape.
 
     The projection runs in the weight's dtype (the model's own head), everything after it in
     fp32 (fp64 for fp64 inputs); gradients come back in the inputs' dtypes, the weight's
@@ -311,7 +318,7 @@ def fused_rdrop_lm_loss(
     check_alpha(alpha)
     _check_inputs(hidden, weight, labels, passes, bias, ignore_index, chunk_size)
     if chunk_size is None:
-        chunk_size = default_chunk_tokens(weight.shape[0], passes)
+        chunk_size = default_chunk_tokens(weight.shape[0], passes, weight.shape[1])
     width = hidden.shape[-1]
     stacked = hidden.reshape(passes, -1, width)
     flat_labels = labels.reshape(-1).to(hidden.device)
