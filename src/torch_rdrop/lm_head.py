@@ -85,6 +85,11 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
+def _row_dot(a: Tensor, b: Tensor) -> Tensor:
+    """``(a * b).sum(-1)`` of two ``[N, V]`` tensors as a batched matmul: no ``[N, V]`` product."""
+    return torch.bmm(a.unsqueeze(1), b.unsqueeze(2)).view(a.shape[0])
+
+
 def _loss_and_grads(
     hidden: Tensor,
     weight: Tensor,
@@ -131,10 +136,14 @@ def _loss_and_grads(
             logp.copy_(logits if bias is None else logits + bias)
             del logits
         sums[3] += (logp[:size].argmax(-1) == label[:size]).sum()
-        logp.sub_(torch.logsumexp(logp, dim=-1, keepdim=True))
+        # log_softmax and softmax in place: no temporary of the chunk's size
+        logp.sub_(logp.amax(dim=-1, keepdim=True))
         torch.exp(logp, out=prob)
+        total = prob.sum(dim=-1, keepdim=True)
+        prob.div_(total)
+        logp.sub_(total.log_())
         sums[0] -= logp.gather(1, label.unsqueeze(1)).sum()
-        sums[2] -= torch.linalg.vecdot(prob[:size], logp[:size]).sum()
+        sums[2] -= _row_dot(prob[:size], logp[:size]).sum()
 
         # grad[a] <- D_a = sum over the other passes b of (log p_a - log p_b)
         lp, pr, g = (t.view(passes, size, vocab) for t in (logp, prob, grad))
@@ -150,7 +159,7 @@ def _loss_and_grads(
                     g[a].add_(diff)
                     g[b].sub_(diff)
         # <p_a, D_a> = sum over b != a of KL(p_a || p_b); summed over a: every pair's KL + KL
-        spread = torch.linalg.vecdot(pr, g)
+        spread = _row_dot(prob, grad).view(passes, size)
         sums[1] += 0.5 * spread.sum()
 
         # d loss / d logits_a = kl_weight * (p_a * (D_a - <p_a, D_a>) + sum_b (p_a - p_b))
