@@ -28,3 +28,12 @@ def test_quick_start_runs(capsys) -> None:
     task, term = map(float, capsys.readouterr().out.split())
     assert task > 0 and term > 0
     assert namespace["logits"].shape == (32, 10)
+
+
+def test_fused_head_snippet_runs(capsys) -> None:
+    snippet = next(block for block in code_blocks("python") if "fused_rdrop_lm_loss" in block)
+    namespace: dict = {}
+    exec(compile(snippet, "README fused head", "exec"), namespace)
+    task, term, entropy, accuracy = map(float, capsys.readouterr().out.split())
+    assert task > 0 and term > 0 and entropy > 0 and 0 <= accuracy <= 1
+    assert namespace["head"].weight.grad is not None

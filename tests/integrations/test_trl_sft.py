@@ -96,11 +96,14 @@ def reference_passes(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
 # --- SFT's metrics ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("model_name", ["qwen2", "mixtral"])
-def test_sft_metrics_are_those_of_a_plain_sft_step(tmp_path, model_name) -> None:
+@pytest.mark.parametrize(
+    ("model_name", "lm_head"), [("qwen2", "fused"), ("qwen2", "logits"), ("mixtral", "auto")]
+)
+def test_sft_metrics_are_those_of_a_plain_sft_step(tmp_path, model_name, lm_head) -> None:
     """With every dropout 0 the first pass *is* the plain step: SFT's logged metrics (train and
-    eval) must be exactly the plain SFTTrainer's, next to R-Drop's own. Qwen2's tied embeddings
-    give a non-zero token accuracy; Mixtral adds the router's aux_loss."""
+    eval) must be exactly the plain SFTTrainer's, next to R-Drop's own, whether they come from
+    the fused head's sums or from the logits. Qwen2's tied embeddings give a non-zero token
+    accuracy; Mixtral adds the router's aux_loss (so 'auto' keeps the logits there)."""
     data, held_out = repeated_words_dataset(8), text_dataset(4, length=5)
     make_model = make_mixtral if model_name == "mixtral" else make_qwen2
     metrics = (*SFT_METRICS, "aux_loss") if model_name == "mixtral" else SFT_METRICS
@@ -108,7 +111,11 @@ def test_sft_metrics_are_those_of_a_plain_sft_step(tmp_path, model_name) -> None
     for cls, args_cls in ((SFTTrainer, SFTConfig), (RDropSFTTrainer, RDropSFTConfig)):
         trainer = cls(
             model=make_model(),
-            args=config(tmp_path, args_cls, rdrop_alpha=1.0, learning_rate=3.0),
+            args=config(tmp_path, args_cls, rdrop_alpha=1.0, learning_rate=3.0)
+            if cls is SFTTrainer
+            else config(
+                tmp_path, args_cls, rdrop_alpha=1.0, learning_rate=3.0, rdrop_lm_head=lm_head
+            ),
             train_dataset=data,
             eval_dataset=held_out,
             processing_class=make_tokenizer(),

@@ -5,6 +5,8 @@
   (extra ``torch-rdrop[hf]``).
 - :mod:`torch_rdrop.integrations.trl`: ``RDropSFTTrainer`` and ``RDropSFTMixin`` for TRL's
   ``SFTTrainer``, with or without PEFT (extra ``torch-rdrop[trl]``).
+- :mod:`torch_rdrop.integrations.lm`: the fused R-Drop LM head on a Hugging Face causal LM
+  (hidden states without logits; used by the Trainer integration, extra ``torch-rdrop[hf]``).
 - :mod:`torch_rdrop.integrations.lightning`: ``RDropModule``, a ``LightningModule`` base class
   (extra ``torch-rdrop[lightning]``).
 - :mod:`torch_rdrop.integrations.distributed`: per-rank seeding for plain PyTorch, torchrun and

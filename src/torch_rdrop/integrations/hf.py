@@ -31,12 +31,21 @@ under accumulation.
 The logs (and so TensorBoard or any ``report_to``) get ``task_loss``, ``consistency`` and
 ``rdrop_alpha`` next to ``loss``, averaged like it.
 
+Causal LMs train through the fused LM head by default (``rdrop_lm_head="auto"``,
+:mod:`torch_rdrop.integrations.lm`): the model runs without computing its logits and the loss
+comes from the last hidden states and the head's weight, chunk by chunk of tokens, with the same
+value and gradient. It applies to a plain ``nn.Linear`` head without logit soft-capping or
+scaling, with the symmetric KL (``batchmean``) and no label smoothing; elsewhere ``"auto"`` keeps
+the logits, and ``"fused"`` raises an error saying why. Its logs add TRL's ``entropy`` and
+``mean_token_accuracy`` of the first pass.
+
 In a distributed run ranks ``r > 0`` re-seed torch with ``args.seed + r`` at their first training
 step, so each rank draws its own dropout masks (the Trainer seeds every rank alike).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
@@ -53,10 +62,12 @@ from torch_rdrop.functional import (
 )
 from torch_rdrop.integrations import require
 from torch_rdrop.integrations.distributed import seed_per_rank
+from torch_rdrop.integrations.lm import fused_causal_lm_rdrop, fused_head_obstacle, is_causal_lm
+from torch_rdrop.integrations.token_metrics import TokenSums
 from torch_rdrop.layout import check_layout
 from torch_rdrop.regularizers import METHODS, Regularizer, build_regularizer
 from torch_rdrop.schedules import LinearWarmup, alpha_at
-from torch_rdrop.wrapper import RDrop, default_logits
+from torch_rdrop.wrapper import IDENTICAL_PASS_CHECKS, NoDropoutWarning, RDrop, default_logits
 
 transformers = require("transformers", "hf")
 
@@ -65,9 +76,6 @@ from transformers import (  # noqa: E402
     Seq2SeqTrainingArguments,
     Trainer,
     TrainingArguments,
-)
-from transformers.models.auto.modeling_auto import (  # noqa: E402
-    MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
 )
 
 __all__ = [
@@ -83,6 +91,8 @@ __all__ = [
 
 DivergenceChoice = Literal["auto", "kl", "js", "mse"]
 DIVERGENCE_CHOICES: tuple[str, ...] = ("auto", "kl", "js", "mse")
+LMHeadChoice = Literal["auto", "fused", "logits"]
+LM_HEAD_CHOICES: tuple[str, ...] = ("auto", "fused", "logits")
 
 
 @dataclass
@@ -133,6 +143,17 @@ class RDropArguments:
         },
     )
 
+    rdrop_lm_head: LMHeadChoice = field(
+        default="auto",
+        metadata={
+            "help": "R-Drop on causal LMs: 'fused' computes both passes' cross-entropy and "
+            "their KL from the last hidden states in token chunks, never holding the logits; "
+            "'logits' uses the model's logits; 'auto' is 'fused' where it applies (a plain "
+            "nn.Linear head, no logit soft-capping or scaling, KL with batchmean, no label "
+            "smoothing)."
+        },
+    )
+
     def __post_init__(self) -> None:
         check_alpha(self.rdrop_alpha)
         check_passes(self.rdrop_passes)
@@ -144,6 +165,10 @@ class RDropArguments:
             raise ValueError(
                 f"rdrop_divergence must be one of {DIVERGENCE_CHOICES}, "
                 f"got {self.rdrop_divergence!r}"
+            )
+        if self.rdrop_lm_head not in LM_HEAD_CHOICES:
+            raise ValueError(
+                f"rdrop_lm_head must be one of {LM_HEAD_CHOICES}, got {self.rdrop_lm_head!r}"
             )
         steps = self.rdrop_alpha_warmup_steps
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
@@ -211,21 +236,14 @@ class RegularizedLoss:
     metrics: dict[str, Tensor]
     output: Any
     alpha: float | None
+    #: The first pass's next-token sums when the fused LM head ran (it computes no logits):
+    #: what TRL's SFT metrics are made of.
+    token_sums: TokenSums | None = None
 
 
 def _shifted_logits(output: Any) -> Tensor:
     """A causal LM's logits without the last position, which predicts no label."""
     return default_logits(output)[..., :-1, :]
-
-
-def _is_causal_lm(model: nn.Module) -> bool:
-    get_base_model = getattr(model, "get_base_model", None)  # a PEFT model: ask what it wraps
-    if callable(get_base_model):
-        model = get_base_model()
-    config = getattr(model, "config", None)
-    if getattr(config, "is_encoder_decoder", False):
-        return False
-    return type(model).__name__ in set(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values())
 
 
 class RDropTrainerMixin:
@@ -249,6 +267,9 @@ class RDropTrainerMixin:
     _rdrop_sums: dict[str, Tensor] | None = None
     _rdrop_steps: set[int] | None = None
     _rdrop_alpha: float | None = None
+    _identical_checks_left: int = IDENTICAL_PASS_CHECKS
+    #: Set while passes are identical by construction (a fresh LoRA adapter): no warning then.
+    rdrop_identity_check_paused: bool = False
 
     def rdrop_arguments(self) -> RDropArguments:
         """The R-Drop settings in force, read from ``self.args``."""
@@ -284,14 +305,16 @@ class RDropTrainerMixin:
         if settings.rdrop_method != "rdrop":
             return self.method_loss(model, inputs, settings)
         unwrapped = self.accelerator.unwrap_model(model)
+        labels = inputs.get("labels")
+        if self.use_fused_lm_head(unwrapped, inputs, settings):
+            return self.fused_lm_loss(model, inputs, settings)
         rdrop = self._rdrop_for(model, settings)
         rdrop.set_step(self.state.global_step)
-        labels = inputs.get("labels")
         rdrop.divergence = self.consistency_divergence(unwrapped, labels, settings)
         mask = self.consistency_mask(unwrapped, labels)
         if self.label_smoother is not None and isinstance(labels, Tensor):
             epsilon = float(self.args.label_smoothing_factor)
-            rdrop.loss_fn = smoothed_cross_entropy(epsilon, shift=_is_causal_lm(unwrapped))
+            rdrop.loss_fn = smoothed_cross_entropy(epsilon, shift=is_causal_lm(unwrapped))
             model_inputs = {key: value for key, value in inputs.items() if key != "labels"}
             out = rdrop(**model_inputs, target=labels, mask=mask)
         else:
@@ -299,6 +322,82 @@ class RDropTrainerMixin:
             out = rdrop(**inputs, mask=mask)
         metrics = {"task_loss": out.task_loss.detach(), "consistency": out.consistency.detach()}
         return RegularizedLoss(out.loss, metrics, out.output, out.alpha)
+
+    def use_fused_lm_head(
+        self, model: nn.Module, inputs: Mapping[str, Any], settings: RDropArguments
+    ) -> bool:
+        """Whether this micro-batch goes through the fused LM head (``rdrop_lm_head``).
+
+        ``"auto"`` falls back to the logits where the fused head does not apply; ``"fused"``
+        raises a ``ValueError`` listing why it does not.
+        """
+        if settings.rdrop_lm_head == "logits":
+            return False
+        labels = inputs.get("shift_labels", inputs.get("labels"))
+        reasons = []
+        obstacle = fused_head_obstacle(model)
+        if obstacle is not None:
+            reasons.append(obstacle)
+        else:
+            divergence = self.consistency_divergence(model, labels, settings)
+            if divergence != "kl":
+                reasons.append(f"the divergence is {divergence!r}, not the symmetric KL")
+        if settings.rdrop_reduction != "batchmean":
+            reasons.append(f"rdrop_reduction is {settings.rdrop_reduction!r}, not 'batchmean'")
+        if self.label_smoother is not None:
+            reasons.append("label smoothing (label_smoothing_factor) needs the logits")
+        if not isinstance(labels, Tensor) or labels.is_floating_point():
+            reasons.append("the batch has no integer labels")
+        config = getattr(model, "config", None)
+        if inputs.get("output_router_logits", getattr(config, "output_router_logits", False)):
+            reasons.append("the model adds a router auxiliary loss, which the fused head omits")
+        if not reasons:
+            return True
+        if settings.rdrop_lm_head == "fused":
+            raise ValueError("rdrop_lm_head='fused' does not apply: " + "; ".join(reasons))
+        return False
+
+    def fused_lm_loss(
+        self, model: nn.Module, inputs: Mapping[str, Any], settings: RDropArguments
+    ) -> RegularizedLoss:
+        """One micro-batch of a causal LM through the fused head: the mean loss over its
+        labelled next-token targets, and ``task_loss``, ``consistency``, ``entropy`` and
+        ``mean_token_accuracy`` to log (the last two of the first pass, as TRL's SFT logs
+        them)."""
+        alpha = alpha_at(self._alpha_setting(settings), self.state.global_step)
+        out = fused_causal_lm_rdrop(
+            model,
+            inputs,
+            alpha=alpha,
+            passes=settings.rdrop_passes,
+            layout=settings.rdrop_layout,
+        )
+        self._warn_if_passes_identical(out.hidden, settings.rdrop_passes)
+        metrics = {
+            "task_loss": out.task_loss,
+            "consistency": out.consistency,
+            "entropy": out.entropy,
+            "mean_token_accuracy": out.correct.float() / out.count.clamp_min(1).float(),
+        }
+        sums = TokenSums(out.entropy * out.count, out.correct, out.count)
+        return RegularizedLoss(out.loss, metrics, out.output, alpha, token_sums=sums)
+
+    def _warn_if_passes_identical(self, hidden: Tensor, passes: int) -> None:
+        if self._identical_checks_left <= 0 or self.rdrop_identity_check_paused:
+            return
+        self._identical_checks_left -= 1
+        first, second = hidden.chunk(passes)[:2]
+        if not torch.equal(first, second):
+            return
+        self._identical_checks_left = 0
+        warnings.warn(
+            "RDropTrainer: the dropout passes gave identical hidden states, so the consistency "
+            "term is 0 and R-Drop does nothing. Likely causes: dropout probabilities of 0 "
+            "(attention_dropout, lora_dropout...), or a trainer that disabled dropout (e.g. "
+            "TRL's disable_dropout=True).",
+            NoDropoutWarning,
+            stacklevel=3,
+        )
 
     def method_loss(
         self, model: nn.Module, inputs: Mapping[str, Any], settings: RDropArguments
@@ -315,7 +414,7 @@ class RDropTrainerMixin:
         method = settings.rdrop_method
         unwrapped = self.accelerator.unwrap_model(model)
         labels = inputs.get("labels")
-        shift = _is_causal_lm(unwrapped) and isinstance(labels, Tensor)
+        shift = is_causal_lm(unwrapped) and isinstance(labels, Tensor)
         divergence = self.consistency_divergence(unwrapped, labels, settings)
         key = (method, divergence, shift)
         if self._regularizer is None or self._regularizer[0] != key:
@@ -408,7 +507,7 @@ class RDropTrainerMixin:
         """
         if not isinstance(labels, Tensor) or labels.is_floating_point() or labels.dim() < 2:
             return None
-        if not _is_causal_lm(model):
+        if not is_causal_lm(model):
             return consistency_mask_from_target(labels)
         keep = torch.zeros_like(labels, dtype=torch.bool)
         shifted = consistency_mask_from_target(labels[..., 1:])

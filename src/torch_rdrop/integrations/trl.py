@@ -56,7 +56,7 @@ from torch import Tensor, nn
 from torch_rdrop.integrations import require
 from torch_rdrop.integrations.hf import RDropArguments, RDropTrainerMixin, RegularizedLoss
 from torch_rdrop.integrations.padding_free import is_padding_free, stack_sequence_boundaries
-from torch_rdrop.integrations.token_metrics import next_token_sums
+from torch_rdrop.integrations.token_metrics import TokenSums, next_token_sums
 
 require("trl", "trl")
 
@@ -139,19 +139,27 @@ class RDropSFTMixin(RDropTrainerMixin):
             if not self._adapter_spoke:
                 self._adapter_spoke = not adapter_is_silent(model)
             rdrop.pause_identity_check(not self._adapter_spoke)
+            self.rdrop_identity_check_paused = not self._adapter_spoke  # the fused head's check
         result = super().regularized_loss(model, model_inputs)
-        self.record_sft_metrics(inputs, result.output)
+        if result.token_sums is not None:  # the fused head: SFT logs these itself, once
+            for name in ("entropy", "mean_token_accuracy"):
+                result.metrics.pop(name, None)
+        self.record_sft_metrics(inputs, result.output, result.token_sums)
         return result
 
-    def record_sft_metrics(self, inputs: Mapping[str, Any], output: Any) -> None:
+    def record_sft_metrics(
+        self, inputs: Mapping[str, Any], output: Any, sums: TokenSums | None = None
+    ) -> None:
         """Record ``entropy``, ``mean_token_accuracy``, ``num_tokens`` (and ``aux_loss``) of a
-        training micro-batch as ``SFTTrainer.compute_loss`` does, from ``output``'s logits."""
+        training micro-batch as ``SFTTrainer.compute_loss`` does: from ``sums`` when the fused
+        LM head computed them (it holds no logits), else from ``output``'s logits."""
         metrics = self._metrics["train"]
         gather = self.accelerator.gather_for_metrics
         logits = getattr(output, "logits", None)
         labels = inputs.get("labels")
-        if isinstance(logits, Tensor) and isinstance(labels, Tensor):
+        if sums is None and isinstance(logits, Tensor) and isinstance(labels, Tensor):
             sums = next_token_sums(logits, labels)
+        if sums is not None:
             count = gather(sums.count).sum()
             entropy = gather(sums.entropy).sum()
             correct = gather(sums.correct).sum()
