@@ -1,4 +1,4 @@
-"""Your own data through the `rdrop` command: a task file runs, reports and fails like a built-in task.
+"""Your own data through `rdrop`: a task file runs, reports and fails like a built-in task.
 
 Each test writes its data, a tiny checkpoint and a task file in ``tmp_path``; runs are 1-2
 epochs on a few dozen rows with one thread.
@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from bench.test_your_own_data_doc import QUEUES, write_rows
 from bench.tiny_checkpoints import bart_checkpoint, bert_checkpoint
-from torch_rdrop.bench.tasks import TASKS
 from torch_rdrop import cli
+from torch_rdrop.bench.tasks import TASKS
 from torch_rdrop.cli import app
 
 runner = CliRunner()
