@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import optuna
@@ -187,6 +188,13 @@ def _bad_inputs(folder: Path) -> dict[str, tuple[list[str], str]]:
         path.write_text(new, encoding="utf-8")
         return str(path)
 
+    broken = folder / "broken-bert"
+    shutil.copytree(folder / "my-bert", broken)
+    (broken / "model.safetensors").write_bytes(b"not weights")
+    with (folder / "pairs.csv").open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([("source", "target"), *rows()])
+    seq2seq = text.replace('"classification"', '"generation"').replace("train.csv", "pairs.csv")
+    seq2seq = seq2seq.replace('text = "body"\n', "").replace('label = "queue"\n', "")
     (folder / "not-a-model").mkdir()
     (folder / "not-a-model" / "config.json").write_text('{"model_type": "bert"}')
     (folder / "empty.csv").write_text("body,queue\n", encoding="utf-8")
@@ -203,6 +211,10 @@ def _bad_inputs(folder: Path) -> dict[str, tuple[list[str], str]]:
         "one class": ([variant("one", text.replace("train.csv", "one-class.csv"))], "one"),
         "not a model": ([variant("model", text.replace("./my-bert", "./not-a-model"))],
                         "is not a model checkpoint: missing weights"),
+        "weights that do not load": ([variant("weights", text.replace("my-bert", "broken-bert"))],
+                                     "the checkpoint does not load as a classification model"),
+        "an encoder for generation": ([variant("bert2gen", seq2seq)],
+                                      "no decoder_start_token_id; is it an encoder-decoder"),
         "unknown family": ([variant("family", text.replace("./my-bert", "lstn"))],
                            "did you mean 'lstm'?"),
         "unknown metric": ([variant("metric", text.replace("[data]", 'metric = "f1"\n[data]'))],

@@ -6,6 +6,7 @@ trial then finds it by name in the task registry like any built-in task.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,23 @@ def test_register_user_task_from_a_spec_and_the_k_check(tmp_path: Path) -> None:
 def test_a_task_name_taken_by_another_task_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="'mr-cnn', which is already registered"):
         register_task_file(write_task(tmp_path, "mr-cnn"))
+
+
+def test_a_task_file_read_again_runs_on_its_new_content(tmp_path: Path) -> None:
+    """The trial prepares data per task, not per name: an edited task file is not served stale."""
+    task = register_task_file(write_task(tmp_path, "edited"))
+    try:
+        assert run_trial(TrialSpec("edited", "none", 4, 0, 0)).metric == "macro_f1"
+        lines = [json.dumps({"tokens": [w, "broken"], "tags": ["NOUN", "ADJ"]})
+                 for ws in QUEUES.values() for w in ws]  # fmt: skip
+        (tmp_path / "tags.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        (tmp_path / "task.toml").write_text(
+            'name = "edited"\nkind = "tagging"\nmodel = "lstm"\n[data]\ntrain = "tags.jsonl"\n'
+            "[recipe]\nepochs = 1\n"
+        )
+        again = register_task_file(tmp_path / "task.toml")
+        assert again is not task and again.kind == "tagging"
+        result = run_trial(TrialSpec("edited", "none", 2, 0, 0))
+    finally:
+        TASKS.remove("edited")
+    assert result.metric == "token_accuracy" and 0.0 <= result.metrics["token_accuracy"] <= 1.0
