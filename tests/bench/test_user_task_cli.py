@@ -195,6 +195,8 @@ def _bad_inputs(folder: Path) -> dict[str, tuple[list[str], str]]:
         csv.writer(handle).writerows([("source", "target"), *rows()])
     seq2seq = text.replace('"classification"', '"generation"').replace("train.csv", "pairs.csv")
     seq2seq = seq2seq.replace('text = "body"\n', "").replace('label = "queue"\n', "")
+    write_rows(folder / "test-new-label.csv", [("contract review", "legal")])
+    unseen = text.replace("test_fraction = 0.25", 'test = "test-new-label.csv"')
     (folder / "not-a-model").mkdir()
     (folder / "not-a-model" / "config.json").write_text('{"model_type": "bert"}')
     (folder / "empty.csv").write_text("body,queue\n", encoding="utf-8")
@@ -209,6 +211,7 @@ def _bad_inputs(folder: Path) -> dict[str, tuple[list[str], str]]:
                               "no column 'bdy' (the text column); columns found: body, queue"),
         "empty file": ([variant("empty", text.replace("train.csv", "empty.csv"))], "empty"),
         "one class": ([variant("one", text.replace("train.csv", "one-class.csv"))], "one"),
+        "labels unseen in training": ([variant("unseen", unseen)], "legal"),
         "not a model": ([variant("model", text.replace("./my-bert", "./not-a-model"))],
                         "is not a model checkpoint: missing weights"),
         "weights that do not load": ([variant("weights", text.replace("my-bert", "broken-bert"))],

@@ -407,7 +407,10 @@ too few: '8' has 139, ...
     try:
         check_shots(found.load(), shots, dev)
     except ValueError as exc:
-        raise ValueError(f"task {found.name}: {exc}") from None
+        said = str(exc)  # a user's data set is named like its task: say the name once
+        raise ValueError(
+            said if said.startswith(f"{found.name}: ") else f"task {found.name}: {said}"
+        ) from None
 
 
 def _higher_is_better(task: str) -> bool:
