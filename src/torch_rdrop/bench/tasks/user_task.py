@@ -12,7 +12,7 @@ files, then a model and a tokenizer loaded once, so a folder that is not a model
 From Python, one call (the task is then a name like any other)::
 
     from torch_rdrop.bench.tasks import register_task_file
-    task = register_task_file("tickets/task.toml")    # rdrop-style name: task.name == "tickets"
+    task = register_task_file("tickets/task.toml")    # then get_task("tickets") is task
 
 >>> from torch_rdrop.bench.tasks.catalog import get_task
 >>> get_task("no/such/task.toml")
