@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -237,3 +238,39 @@ def test_every_bad_input_is_one_line_and_stores_nothing(tmp_path: Path) -> None:
         assert len(lines) == 1 and lines[0].startswith("error:"), (name, result.output)
         assert message in lines[0], (name, lines[0])
         assert not db.exists(), name
+
+
+def test_a_package_ships_a_task_file_through_the_entry_point_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README's package example: the entry point registers the task; `--tasks NAME` runs it."""
+    import importlib.metadata
+
+    from bench.test_your_own_data_doc import section
+    from torch_rdrop.bench.tasks import registry
+
+    (module,) = [
+        b for b in re.findall(r"```python\n(.*?)```", section(), re.S) if "def register" in b
+    ]
+    package = tmp_path / "my_tickets"
+    (package / "tasks").mkdir(parents=True)
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    (package / "rdrop.py").write_text(module, encoding="utf-8")
+    write_rows(package / "tasks" / "train.csv", rows())
+    (package / "tasks" / "tickets.toml").write_text(
+        'name = "shipped"\nkind = "classification"\nmodel = "cnn"\n'
+        '[data]\ntrain = "train.csv"\ntext = "body"\nlabel = "queue"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    point = importlib.metadata.EntryPoint(
+        "t", "my_tickets.rdrop:register", registry.ENTRY_POINT_GROUP
+    )
+    monkeypatch.setattr(registry, "entry_points", lambda group: [point])
+    registry.load_plugins(force=True)
+    db, out = tmp_path / "runs.db", tmp_path / "report"
+    args = ["bench", "--tasks", "shipped", "--methods", "none,rdrop", "--seeds", "0"]
+    result = runner.invoke(app, [*args, "--shots", "4", *FAST, "--storage", str(db)])
+    assert result.exit_code == 0, result.output
+    assert report(db, out, study="bench").exit_code == 0
+    assert {r["method"] for r in read_runs(out)} == {"none", "rdrop"}
