@@ -21,6 +21,7 @@ try:
     import typer
     from rich.console import Console, Group
     from rich.live import Live
+    from rich.markup import escape
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -82,7 +83,7 @@ def _clean_errors() -> Iterator[None]:
     try:
         yield
     except (ValueError, StoreError, ImportError, CommandError) as exc:
-        errors.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        errors.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -153,6 +154,29 @@ def _check_data(backend: TrialBackend, tasks: tuple[str, ...]) -> None:
             backend.check_data(task)
         except ValueError as exc:
             problems.append(str(exc))
+    if problems:
+        raise CommandError("; ".join(problems))
+
+
+def _check_shots(
+    backend: TrialBackend,
+    tasks: tuple[str, ...],
+    shots: tuple[int | None, ...],
+    params: dict[str, Any] | None = None,
+    use_dev: bool = False,
+) -> None:
+    """Check that every task's training split gives every K (and the dev split with ``use_dev``)
+    before anything is stored; one error line for all that fail."""
+    if backend.check_shots is None:
+        return
+    problems = []
+    for task in tasks:
+        for k in shots:
+            try:
+                backend.check_shots(task, k, params or {}, use_dev)
+            except ValueError as exc:
+                problems.append(str(exc))
+                break  # a task's first failing K is enough
     if problems:
         raise CommandError("; ".join(problems))
 
@@ -288,6 +312,7 @@ def bench(
             applies=chosen.applies,
         )
         _check_data(chosen, grid.tasks)
+        _check_shots(chosen, grid.tasks, grid.shots)
         options = StoreOptions(heartbeat_interval=heartbeat_interval, grace_period=grace_period)
         _run_bench(chosen, grid, storage, study, options, ctx)
 
@@ -419,6 +444,7 @@ def sweep(
             fixed[setting.name] = setting.values[0]
         name = study or f"sweep-{task_name}-{method}"
         _check_data(chosen, (task_name,))
+        _check_shots(chosen, (task_name,), k, fixed, use_dev=True)
         url = storage_url(storage)
         options = StoreOptions(heartbeat_interval=heartbeat_interval, grace_period=grace_period)
 
@@ -468,11 +494,20 @@ def _table(title: str, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> 
 @app.command()
 def tasks(
     load: Annotated[bool, typer.Option(help="Read each data set for its size and classes.")] = True,
+    tasks: Annotated[
+        str | None,
+        typer.Option(
+            help="Show only these tasks (names, DATASET-FAMILY or task files), with their recipe."
+        ),
+    ] = None,
 ) -> None:
     """List what is registered: data sets, model families, tasks, methods and metrics."""
     with _clean_errors():
         from torch_rdrop.bench.tasks import DATASETS, FAMILIES, METHODS, METRICS, task_rows
 
+        if tasks is not None:
+            _show_tasks(load_backend(DEFAULT_BACKEND).parse_tasks(tasks), load)
+            return
         datasets = [
             {"name": d.name, "kind": d.kind, "language": d.language, "metric": d.metric,
              "source": d.source.package if d.source else "-", "area": d.area}
@@ -510,6 +545,24 @@ def tasks(
         console.print(_table("metrics", metrics, ("name", "better")))
 
 
+def _show_tasks(names: tuple[str, ...], load: bool) -> None:
+    """The ``rdrop tasks --tasks ...`` table: each task's data, model, metric and recipe."""
+    from torch_rdrop.bench.tasks import get_task, task_rows
+
+    rows = task_rows(names, load=load)
+    for row in rows:
+        task = get_task(row["name"])
+        row["recipe"] = (
+            f"{task.epochs} epochs, batch {task.batch_size}, lr {task.lr:g}, "
+            f"dropout {task.dropout:g}"
+        )
+        row["better"] = "higher" if task.higher_is_better else "lower"
+        row["task file"] = task.origin or "-"
+    columns = ("name", "kind", "language", "model", "source", "size", "classes", "metric",
+               "better", "recipe", "task file")  # fmt: skip
+    console.print(_table("tasks", rows, columns))
+
+
 #: The demo's tasks: one English (pretrained MiniLM) and one Chinese (character BiLSTM) task.
 DEMO_TASKS = "mr-minilm,reviews-zh-lstm"
 
@@ -545,6 +598,7 @@ def demo(
             applies=backend.applies,
         )
         _check_data(backend, grid.tasks)
+        _check_shots(backend, grid.tasks, grid.shots)
         _run_bench(backend, grid, storage, "demo", StoreOptions())
         _write_report(storage, "demo", out)
 

@@ -1,49 +1,86 @@
 """A user task — a CSV, a task file and a local checkpoint — runs through the trial function.
 
-The task is put into the task table for the test only; it shows that the data set, the
-checkpoint family and the default metric fit the benchmark's trial as they are.
+The task file is registered with one call (``register_task_file``), as a Python user would; the
+trial then finds it by name in the task registry like any built-in task.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
-from torch_rdrop.bench.spec import TrialSpec
 
 from bench.test_your_own_data_doc import QUEUES, write_rows
 from bench.tiny_checkpoints import bert_checkpoint
-from torch_rdrop.bench import tasks
-from torch_rdrop.bench.tasks import Task
-from torch_rdrop.bench.tasks.task_file import UserTaskSpec, default_metric, load_user_task
-from torch_rdrop.bench.tasks.trial import run_trial
+from torch_rdrop.bench.engine.spec import TrialSpec
+from torch_rdrop.bench.tasks import TASKS, get_task, register_task_file, register_user_task
+from torch_rdrop.bench.tasks.task_file import load_task_file
+from torch_rdrop.bench.tasks.trial import check_task_shots, run_trial
 
 
-def as_task(spec: UserTaskSpec, data) -> Task:
-    family = spec.checkpoint_family()
-    return Task(
-        spec.name, "your own data", spec.language, spec.kind, f"checkpoint {family.path.name}",
-        data.source, lambda: data, family.encoder, lambda d, _e, p: family.model(d, p),
-        spec.metric or default_metric(data), epochs=2, batch_size=8, lr=3e-3, dropout=0.1,
-    )  # fmt: skip
+def write_task(folder: Path, name: str) -> Path:
+    rows = [(f"{word} {verb}", queue) for queue, words in QUEUES.items() for word in words
+            for verb in ("broken", "help", "today")]  # fmt: skip
+    write_rows(folder / "train.csv", rows)
+    bert_checkpoint(folder / "bert", [w for ws in QUEUES.values() for w in ws])
+    (folder / "task.toml").write_text(
+        f'name = "{name}"\nkind = "classification"\nmodel = "./bert"\n'
+        '[data]\ntrain = "train.csv"\ntest_fraction = 0.25\ntext = "body"\nlabel = "queue"\n'
+        "[recipe]\nepochs = 2\nbatch_size = 8\nlr = 0.003\n"
+    )
+    return folder / "task.toml"
 
 
 @pytest.mark.parametrize("method", ["none", "rdrop"])
-def test_a_user_task_runs_as_a_trial(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str
-) -> None:
-    rows = [(f"{word} {verb}", queue) for queue, words in QUEUES.items() for word in words
-            for verb in ("broken", "help", "today")]  # fmt: skip
-    write_rows(tmp_path / "train.csv", rows)
-    bert_checkpoint(tmp_path / "bert", [w for ws in QUEUES.values() for w in ws])
+def test_a_registered_task_file_runs_as_a_trial(tmp_path: Path, method: str) -> None:
     name = f"user-trial-{method}"
-    (tmp_path / "task.toml").write_text(
-        f'name = "{name}"\nkind = "classification"\nmodel = "./bert"\n'
-        '[data]\ntrain = "train.csv"\ntest_fraction = 0.25\ntext = "body"\nlabel = "queue"\n'
-    )
-    spec, data = load_user_task(tmp_path / "task.toml")
-    monkeypatch.setitem(tasks.TASKS, name, as_task(spec, data))
-    result = run_trial(TrialSpec(name, method, 4, 0, 0, {"epochs": 2}))
+    task = register_task_file(write_task(tmp_path, name))
+    try:
+        assert get_task(name) is task and task.origin == str(tmp_path / "task.toml")
+        assert (task.epochs, task.batch_size, task.lr, task.dropout) == (2, 8, 0.003, 0.1)
+        result = run_trial(TrialSpec(name, method, 4, 0, 0))
+    finally:
+        TASKS.remove(name)
     assert result.metric == "macro_f1" and len(result.curves["macro_f1"]) == 2
-    assert 0.0 <= result.metrics["macro_f1"] <= 1.0
+    assert 0.0 <= result.metrics["macro_f1"] <= 1.0 and result.greater_is_better
     assert result.curves["train_loss"][0] > 0
+
+
+def test_register_user_task_from_a_spec_and_the_k_check(tmp_path: Path) -> None:
+    spec = load_task_file(write_task(tmp_path, "user-spec"))
+    task = register_user_task(spec)
+    try:
+        assert get_task("user-spec") is task and task.model_family.name == str(tmp_path / "bert")
+        check_task_shots("user-spec", 18)  # 24 rows per queue, a quarter held out: 18 train
+        with pytest.raises(ValueError, match=r"shots=19 needs 19 training examples"):
+            check_task_shots("user-spec", 19)
+        with pytest.raises(ValueError, match=r"needs 20 .* \(\+4 for the dev split\)"):
+            check_task_shots("user-spec", 16, use_dev=True)  # dev_shots defaults to 4
+    finally:
+        TASKS.remove("user-spec")
+
+
+def test_a_task_name_taken_by_another_task_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="'mr-cnn', which is already registered"):
+        register_task_file(write_task(tmp_path, "mr-cnn"))
+
+
+def test_a_task_file_read_again_runs_on_its_new_content(tmp_path: Path) -> None:
+    """The trial prepares data per task, not per name: an edited task file is not served stale."""
+    task = register_task_file(write_task(tmp_path, "edited"))
+    try:
+        assert run_trial(TrialSpec("edited", "none", 4, 0, 0)).metric == "macro_f1"
+        lines = [json.dumps({"tokens": [w, "broken"], "tags": ["NOUN", "ADJ"]})
+                 for ws in QUEUES.values() for w in ws]  # fmt: skip
+        (tmp_path / "tags.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        (tmp_path / "task.toml").write_text(
+            'name = "edited"\nkind = "tagging"\nmodel = "lstm"\n[data]\ntrain = "tags.jsonl"\n'
+            "[recipe]\nepochs = 1\n"
+        )
+        again = register_task_file(tmp_path / "task.toml")
+        assert again is not task and again.kind == "tagging"
+        result = run_trial(TrialSpec("edited", "none", 2, 0, 0))
+    finally:
+        TASKS.remove("edited")
+    assert result.metric == "token_accuracy" and 0.0 <= result.metrics["token_accuracy"] <= 1.0

@@ -239,6 +239,10 @@ class TrialBackend:
     - ``check_data(task)``: raise ``ValueError`` with one line (what is missing, the command that
       installs it) when the task's data cannot be read; commands call it before they store
       anything.
+    - ``check_shots(task, shots, params, use_dev)``: raise ``ValueError`` with one line when the
+      task's training split cannot give ``shots`` examples per class (plus the dev split's, with
+      ``use_dev``) under the run parameters ``params``; commands call it before they store
+      anything.
     """
 
     name: str
@@ -251,6 +255,7 @@ class TrialBackend:
     greater_is_better: Callable[[str], bool] | None = None
     search_space: Callable[[str], Sequence[FloatRange]] | None = None
     check_data: Callable[[str], None] | None = None
+    check_shots: Callable[[str, int | None, Mapping[str, Scalar], bool], None] | None = None
 
     def parse_tasks(self, text: str) -> tuple[str, ...]:
         """Task names from a comma-separated list (``all``: every task of :attr:`tasks`).

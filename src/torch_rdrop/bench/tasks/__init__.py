@@ -7,6 +7,7 @@
 - :mod:`~torch_rdrop.bench.tasks.datasets` — data sets: loader, kind, language, source;
 - :mod:`~torch_rdrop.bench.tasks.families` — model families: encoder and model factories, recipe;
 - :mod:`~torch_rdrop.bench.tasks.catalog` — tasks (a data set x a model family) and their names;
+- :mod:`~torch_rdrop.bench.tasks.user_task` — a task file (your own data) as a task;
 - :mod:`~torch_rdrop.bench.tasks.data` — the loaders of the built-in data sets;
 - :mod:`~torch_rdrop.bench.tasks.text`, :mod:`~torch_rdrop.bench.tasks.pixels` — the encoders;
 - :mod:`~torch_rdrop.bench.tasks.models` — the models with a configurable dropout;
@@ -15,9 +16,10 @@
 
 Registering is one call each (names as on the command line)::
 
-    from torch_rdrop.bench.tasks import Dataset, register_dataset, register_task
+    from torch_rdrop.bench.tasks import Dataset, register_dataset, register_task, register_task_file
     register_dataset(Dataset("tickets", load_tickets, "classification", "en", "macro_f1"))
     register_task("tickets", "minilm")          # rdrop bench --tasks tickets-minilm
+    register_task_file("tickets/task.toml")     # a task file: rdrop bench --tasks tickets
 """
 
 from torch_rdrop.bench.tasks.catalog import (
@@ -26,6 +28,7 @@ from torch_rdrop.bench.tasks.catalog import (
     check_data,
     get_task,
     register_task,
+    register_task_file,
     register_task_file_reader,
     resolve_task,
     task_names,
@@ -62,6 +65,7 @@ from torch_rdrop.bench.tasks.metrics import (
     register_metric,
 )
 from torch_rdrop.bench.tasks.registry import ENTRY_POINT_GROUP, load_plugins
+from torch_rdrop.bench.tasks.user_task import register_user_task, user_task
 
 __all__ = [
     "DATASETS",
@@ -93,10 +97,13 @@ __all__ = [
     "register_method",
     "register_metric",
     "register_task",
+    "register_task_file",
     "register_task_file_reader",
+    "register_user_task",
     "resolve_task",
     "task_names",
     "task_rows",
+    "user_task",
 ]
 
 # The reference models every network must beat are model families like the others (after the

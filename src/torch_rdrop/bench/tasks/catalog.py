@@ -22,6 +22,7 @@ releases, so stored studies still name them: ``mr-cnn``, ``fashion-mnist-cnn``..
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ __all__ = [
     "check_data",
     "get_task",
     "register_task",
+    "register_task_file",
     "register_task_file_reader",
     "resolve_task",
     "task_names",
@@ -211,11 +213,41 @@ def _composed(name: str) -> Task | None:
     return Task(name, get_dataset(dataset), get_family(family))
 
 
+def _read_user_task(path: Path) -> Task:
+    """The task of a ``.toml`` / ``.yaml`` task file: your own data (:mod:`.user_task`)."""
+    from torch_rdrop.bench.tasks.user_task import read_task_file_as_task
+
+    return read_task_file_as_task(path)
+
+
+#: The task file endings read by :func:`~.user_task.read_task_file_as_task` (your own data).
+TASK_FILE_SUFFIXES = (".toml", ".yaml", ".yml")
+for _suffix in TASK_FILE_SUFFIXES:
+    register_task_file_reader(_suffix, _read_user_task)
+
+
 def _from_file(text: str) -> Task | None:
     path = Path(text)
     reader = _FILE_READERS.get(path.suffix.lower())
     if not path.suffix or (reader is None and not path.exists()):
         return None
+    return register_task_file(text)
+
+
+def register_task_file(path: str | Path) -> Task:
+    """Read the task file ``path`` with the reader of its suffix and register its task.
+
+    Reading the same file again replaces its task; a task file whose task name is taken by
+    another task is an error. ``rdrop bench --tasks FILE`` does the same.
+
+    >>> register_task_file("tickets.csv")
+    Traceback (most recent call last):
+    ...
+    ValueError: task file 'tickets.csv': no reader for '.csv' files is registered (known: ...)
+    """
+    text = str(path)
+    path = Path(path)
+    reader = _FILE_READERS.get(path.suffix.lower())
     if reader is None:
         known = ", ".join(sorted(_FILE_READERS)) or "none"
         raise ValueError(
@@ -227,12 +259,15 @@ def _from_file(text: str) -> Task | None:
     task = reader(path)
     if not isinstance(task, Task):
         raise TypeError(f"the reader of {path.suffix} files returned {type(task).__name__}")
+    origin = task.origin or str(path)
     previous = TASKS.get(task.name) if task.name in TASKS else None
-    if previous is not None and previous.origin != str(path):
+    if previous is not None and previous.origin != origin:
         raise ValueError(
             f"task file {text!r} defines task {task.name!r}, which is already registered; "
             "rename it in the file"
         )
+    if not task.origin:
+        task = dataclasses.replace(task, origin=origin)
     return TASKS.add(task.name, task, replace=True)
 
 

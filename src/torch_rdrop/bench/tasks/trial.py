@@ -68,13 +68,15 @@ from torch_rdrop.regularizers import build_regularizer
 from torch_rdrop.schedules import SigmoidRampup
 from torch_rdrop.wrapper import default_logits
 
-__all__ = ["BACKEND", "METHODS_BY_KIND", "run_trial"]
+__all__ = ["BACKEND", "METHODS_BY_KIND", "check_task_shots", "run_trial"]
 
 TRAINING_PARAMS = (
     "epochs", "batch_size", "lr", "dropout", "weight_decay", "dev_shots", "eval_every", "threads",
     "semi_supervised", "consistency_alpha", "rampup", "unlabelled_ratio",
 )  # fmt: skip
 EVAL_BATCH = 256
+#: Dev examples per class when a run asks for a dev split (``use_dev``) and names no ``dev_shots``.
+DEV_SHOTS = 4
 #: Decoded headlines have at least this many tokens: a small model trained on few examples puts
 #: its first-step mass on ``<eos>`` (the one token every target has) and would decode nothing.
 MIN_HEADLINE = 3
@@ -85,9 +87,9 @@ METHODS_BY_KIND: Mapping[str, tuple[str, ...]] = methods_by_kind()
 
 
 @cache
-def _prepared(name: str) -> tuple[Any, Any]:
-    """The task's data set and its encoder fitted on the training split (once per process)."""
-    task = get_task(name)
+def _prepared(task: Task) -> tuple[Any, Any]:
+    """The task's data set and its encoder fitted on the training split (once per process and
+    task: a task file read again, or another file with the same task name, is prepared anew)."""
     data = task.load()
     return data, task.make_encoder(data)
 
@@ -96,7 +98,7 @@ def _settings(task: Task, spec: TrialSpec) -> tuple[dict[str, Any], dict[str, Sc
     """Training settings (task recommendations, overridden) and the method's own parameters."""
     settings: dict[str, Any] = {
         "epochs": task.epochs, "batch_size": task.batch_size, "lr": task.lr,
-        "dropout": task.dropout, "weight_decay": 0.01, "dev_shots": 4, "eval_every": 1,
+        "dropout": task.dropout, "weight_decay": 0.01, "dev_shots": DEV_SHOTS, "eval_every": 1,
         "threads": 1, "semi_supervised": False, "consistency_alpha": 1.0, "rampup": 0.3,
         "unlabelled_ratio": 1,
     }  # fmt: skip
@@ -150,12 +152,23 @@ def _names(data: Any) -> tuple[str, ...]:
 
 
 def _headlines(model: nn.Module, encoder: Any, data: Any, indices: np.ndarray) -> Predictions:
-    """The model's greedy decoding (at least :data:`MIN_HEADLINE` words, no repeated trigram, no
-    ``<unk>``) and the reference texts on ``indices``."""
+    """The model's greedy decoding (at least :data:`MIN_HEADLINE` tokens, no repeated trigram)
+    and the reference texts on ``indices``.
+
+    An encoder with a ``decode(ids)`` method (a checkpoint's tokenizer) turns the generated ids
+    into text itself; otherwise the encoder's vocabulary does, without ``<unk>``.
+    """
     from torch_rdrop.bench.tasks.text import quiet_transformers
 
+    own = getattr(encoder, "decode", None)
+    if own is None:
+        tokens, specials = encoder.vocab.tokens, {0, 1, encoder.BOS, encoder.EOS}
+        suppress = [0, 1, encoder.BOS]  # padding, unknown word, start
+    else:
+        tokenizer, config = encoder.tokenizer, model.generation_config
+        forced = {config.eos_token_id, config.forced_eos_token_id, config.forced_bos_token_id}
+        suppress = sorted({tokenizer.pad_token_id, tokenizer.unk_token_id} - forced - {None})
     predictions: list[str] = []
-    tokens, specials = encoder.vocab.tokens, {0, 1, encoder.BOS, encoder.EOS}
     model.eval()
     with torch.no_grad(), quiet_transformers():
         for start in range(0, len(indices), EVAL_BATCH):
@@ -166,12 +179,15 @@ def _headlines(model: nn.Module, encoder: Any, data: Any, indices: np.ndarray) -
                 max_new_tokens=encoder.max_target,
                 min_new_tokens=MIN_HEADLINE,
                 no_repeat_ngram_size=3,
-                suppress_tokens=[0, 1, encoder.BOS],  # padding, unknown word, start
+                suppress_tokens=suppress,
                 num_beams=1,
                 do_sample=False,
             )
             for row in generated.tolist():
                 row = row[1:]  # the decoder start token
+                if own is not None:
+                    predictions.append(own(row))
+                    continue
                 row = row[: row.index(encoder.EOS)] if encoder.EOS in row else row
                 predictions.append(" ".join(tokens[i] for i in row if i not in specials))
     return Predictions(texts=predictions, references=[data.targets[i] for i in indices])
@@ -259,7 +275,7 @@ def _train(
     method_params: dict[str, Scalar],
     on_epoch: EpochCallback | None,
 ) -> TrialResult:
-    data, encoder = _prepared(task.name)
+    data, encoder = _prepared(task)
     _reset_peak_memory()  # the peak of this trial, not of the runs before it in the process
     semi = bool(settings["semi_supervised"])
     split = few_shot(
@@ -331,7 +347,7 @@ def _fit(
     task: Task, spec: TrialSpec, settings: dict[str, Any], on_epoch: EpochCallback | None
 ) -> TrialResult:
     """Fit a fit/predict family once on the K-shot split; score it like a trained model."""
-    data, _ = _prepared(task.name)
+    data, _ = _prepared(task)
     _reset_peak_memory()
     split = few_shot(
         data, spec.shots, spec.data_seed, dev_shots=settings["dev_shots"] if spec.use_dev else 0,
@@ -364,6 +380,39 @@ def applies(task: str, method: str) -> bool:
     return found.kind in get_method(method).kinds
 
 
+def check_task_shots(
+    task: str, shots: int | None, params: Mapping[str, Scalar] | None = None, use_dev: bool = False
+) -> None:
+    """Raise ``ValueError`` (one line) unless every class of ``task``'s training split has
+    ``shots`` examples, plus ``dev_shots`` (``params``, 4 by default) with ``use_dev``.
+
+    A data set that takes all the examples of a rarer class (``rare="all"``) passes.
+
+    >>> check_task_shots("digits-mlp", 16), check_task_shots("digits-mlp", None, use_dev=True)
+    (None, None)
+    >>> check_task_shots("digits-mlp", 500)
+    Traceback (most recent call last):
+    ...
+    ValueError: task digits-mlp: digits: shots=500 needs 500 training examples of every class; \
+too few: '8' has 139, ...
+    """
+    from torch_rdrop.bench.tasks.data.user_files import check_shots
+
+    found = get_task(task)
+    if found.rare != "error":
+        return
+    dev = 0
+    if use_dev:
+        dev = (params or {}).get("dev_shots", DEV_SHOTS)  # type: ignore[assignment]
+    try:
+        check_shots(found.load(), shots, dev)
+    except ValueError as exc:
+        said = str(exc)  # a user's data set is named like its task: say the name once
+        raise ValueError(
+            said if said.startswith(f"{found.name}: ") else f"task {found.name}: {said}"
+        ) from None
+
+
 def _higher_is_better(task: str) -> bool:
     return get_task(task).higher_is_better
 
@@ -383,6 +432,7 @@ BACKEND = TrialBackend(
     greater_is_better=_higher_is_better,
     search_space=_search_space,
     check_data=check_data,
+    check_shots=check_task_shots,
 )
 """Every registered task and method, read from the registries at each use: a task registered
 after import, or given as a task file, is accepted."""
