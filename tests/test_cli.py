@@ -199,3 +199,23 @@ def test_default_backend_refuses_what_the_data_cannot_serve(
     assert result.exit_code == 1, result.output
     assert result.stderr.startswith("error: ") and message in result.stderr, result.stderr
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("param", "message"),
+    [
+        ("rdrop.alpha=-1", "digits-mlp/rdrop: alpha must be a finite number >= 0, got -1"),
+        ("rdrop.alhpa=1", "unknown option(s) ['alhpa'] for method 'rdrop'"),
+        ("epochs=0", "digits-mlp/none: param epochs must be a positive integer, got 0"),
+    ],
+)
+def test_a_run_that_would_fail_is_refused_before_anything_is_stored(
+    tmp_path: Path, param: str, message: str
+) -> None:
+    db = tmp_path / "runs.db"
+    base = ["bench", "--tasks", "digits-mlp", "--methods", "none,rdrop", "--seeds", "0-2"]
+    result = runner.invoke(app, [*base, "--shots", "4", "--param", param, "--storage", str(db)])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    assert not db.exists()  # no study, no failed trial

@@ -181,6 +181,27 @@ def _check_shots(
         raise CommandError("; ".join(problems))
 
 
+def _check_trials(backend: TrialBackend, grid: Grid) -> None:
+    """Check every distinct run of ``grid`` (seeds and K aside) before anything is stored; one
+    error line naming each different problem once."""
+    if backend.check_trial is None:
+        return
+    problems: dict[str, str] = {}
+    seen: set[tuple[str, str, str]] = set()
+    for point in grid.points():
+        spec = point.spec()
+        key = (spec.task, spec.method, repr(sorted(spec.params.items())))
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            backend.check_trial(spec)
+        except ValueError as exc:
+            problems.setdefault(str(exc), f"{spec.task}/{spec.method}: {exc}")
+    if problems:
+        raise CommandError("; ".join(problems.values()))
+
+
 def _results_table(records: list[RunRecord], limit: int = 24) -> Table:
     """Mean ± std and n per task, K and method (the live table of ``rdrop bench``)."""
     from torch_rdrop.bench.report.grid import arm_label, varying_params
@@ -313,6 +334,7 @@ def bench(
         )
         _check_data(chosen, grid.tasks)
         _check_shots(chosen, grid.tasks, grid.shots)
+        _check_trials(chosen, grid)
         options = StoreOptions(heartbeat_interval=heartbeat_interval, grace_period=grace_period)
         _run_bench(chosen, grid, storage, study, options, ctx)
 

@@ -243,6 +243,9 @@ class TrialBackend:
       task's training split cannot give ``shots`` examples per class (plus the dev split's, with
       ``use_dev``) under the run parameters ``params``; commands call it before they store
       anything.
+    - ``check_trial(spec)``: raise ``ValueError`` with one line when a run would fail before it
+      trains (a bad setting or method option); ``rdrop bench`` calls it for every distinct run
+      of its grid before it stores anything.
     """
 
     name: str
@@ -256,6 +259,7 @@ class TrialBackend:
     search_space: Callable[[str], Sequence[FloatRange]] | None = None
     check_data: Callable[[str], None] | None = None
     check_shots: Callable[[str, int | None, Mapping[str, Scalar], bool], None] | None = None
+    check_trial: Callable[[TrialSpec], None] | None = None
 
     def parse_tasks(self, text: str) -> tuple[str, ...]:
         """Task names from a comma-separated list (``all``: every task of :attr:`tasks`).

@@ -216,6 +216,34 @@ def _peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _checked(task: Task, spec: TrialSpec) -> tuple[dict[str, Any], dict[str, Scalar]]:
+    """The run's settings and method parameters, or a ``ValueError`` naming what is wrong."""
+    allowed = method_names(task.kind) if task.trainable else ("none",)
+    if spec.method not in allowed:
+        what = f"{task.kind} task" if task.trainable else "fit/predict task"
+        raise ValueError(
+            f"method {spec.method!r} does not apply to {what} {task.name}; "
+            f"choose from {', '.join(allowed)}"
+        )
+    return _settings(task, spec)
+
+
+def check_trial(spec: TrialSpec) -> None:
+    """Raise ``ValueError`` (one line) if ``spec`` would fail before training starts: a method
+    the task cannot run, a bad training setting, an unknown option or a bad value of the method.
+    Nothing is loaded or trained; commands call it before they store anything.
+
+    >>> check_trial(TrialSpec("digits-mlp", "rdrop", 4, 0, 0, {"alpha": -1.0}))
+    Traceback (most recent call last):
+    ...
+    ValueError: alpha must be a finite number >= 0, got -1.0
+    """
+    task = get_task(spec.task)
+    _, method_params = _checked(task, spec)
+    if task.trainable:
+        get_method(spec.method).regularizer(**method_params)
+
+
 def run_trial(spec: TrialSpec, on_epoch: EpochCallback | None = None) -> TrialResult:
     """Train and evaluate ``spec``; per-epoch metric on dev (``use_dev``) or test.
 
@@ -226,14 +254,7 @@ def run_trial(spec: TrialSpec, on_epoch: EpochCallback | None = None) -> TrialRe
 rdrop, fgm, pgd, freelb, rdrop+fgm
     """
     task = get_task(spec.task)
-    allowed = method_names(task.kind) if task.trainable else ("none",)
-    if spec.method not in allowed:
-        what = f"{task.kind} task" if task.trainable else "fit/predict task"
-        raise ValueError(
-            f"method {spec.method!r} does not apply to {what} {task.name}; "
-            f"choose from {', '.join(allowed)}"
-        )
-    settings, method_params = _settings(task, spec)
+    settings, method_params = _checked(task, spec)
     threads = torch.get_num_threads()
     torch.set_num_threads(settings["threads"])
     try:
@@ -433,6 +454,7 @@ BACKEND = TrialBackend(
     search_space=_search_space,
     check_data=check_data,
     check_shots=check_task_shots,
+    check_trial=check_trial,
 )
 """Every registered task and method, read from the registries at each use: a task registered
 after import, or given as a task file, is accepted."""
