@@ -2,9 +2,10 @@
 
 Each study becomes a section: the commands that filled it (remembered by ``rdrop bench`` and
 ``rdrop sweep``), then, for a benchmark grid, the tables, win/tie/loss, ranking, cost and plots
-of :mod:`torch_rdrop.bench.report.grid`; for a sweep, its best trials and a plot of the dev metric
-against each hyper-parameter. ``runs.csv`` holds every finished grid run with its study; an
-optional preface (hand-written conclusions) opens ``report.md``.
+of :mod:`torch_rdrop.bench.report.grid` (its "did it learn?" gate finds reference runs in any
+study of the book, e.g. one named ``reference``); for a sweep, its best trials and a plot of the
+dev metric against each hyper-parameter. ``runs.csv`` holds every finished grid run with its
+study; an optional preface (hand-written conclusions) opens ``report.md``.
 """
 
 from __future__ import annotations
@@ -97,11 +98,13 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name).strip("-")
 
 
-def _grid_section(section: Section, out: Path, written: list[Path]) -> list[str]:
+def _grid_section(
+    section: Section, out: Path, written: list[Path], references: Sequence[RunRecord] = ()
+) -> list[str]:
     records = section.records
     if not records:
         return ["No finished runs yet.", ""]
-    report = build_report(records)
+    report = build_report(records, references=references)
     plots = write_plots(report, records, out, prefix=f"{_slug(section.study)}-")
     written += plots
     seconds = sum(r.result.seconds for r in records)
@@ -195,12 +198,13 @@ def write_book(
         lines += [f"# {section.study}", *section.commands]
     lines += [report_command or "rdrop report ...", "```", ""]
     lines += ["Studies: " + ", ".join(f"[{s.study}](#{_slug(s.study)})" for s in sections), ""]
+    every_run = [r for s in sections if s.kind == "grid" for r in s.records]  # for the gate
     for section in sections:
         lines += [f"## {section.study}", "", *_commands_block(section.commands)]
         if section.kind == "sweep":
             lines += _sweep_section(section, out, plots)
         else:
-            lines += _grid_section(section, out, plots)
+            lines += _grid_section(section, out, plots, every_run)
     (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
     tables = [
         runs_table(s.records).assign(study=s.study)

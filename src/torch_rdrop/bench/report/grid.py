@@ -5,6 +5,11 @@ trial or a duplicate never counts. An *arm* is a method with the hyper-parameter
 its runs (``rdrop alpha=0.5``); a *group* is a task at one K. Statistics per group and arm: mean ±
 std, a 95 % t interval, and paired tests against ``none`` over seeds; across groups: win/tie/loss
 against ``none`` and average ranks.
+
+At the top, the "did it learn?" gate (:mod:`torch_rdrop.bench.report.gate`): each group's ``none``
+against the reference model of its data set on the same K and seeds. A group whose ``none`` does
+not beat its reference is marked and kept out of win/tie/loss and the ranking (counted apart).
+Reference tasks are not groups of their own: they are the gate's yardstick.
 """
 
 from __future__ import annotations
@@ -21,6 +26,13 @@ import numpy as np
 from torch_rdrop.bench.engine.runner import RunRecord, finished_runs
 from torch_rdrop.bench.engine.spec import shots_label
 from torch_rdrop.bench.engine.store import import_optuna, load_existing_study
+from torch_rdrop.bench.report.gate import (
+    DID_NOT_LEARN,
+    LearningCheck,
+    check_learning,
+    is_reference_task,
+    reference_runs,
+)
 from torch_rdrop.bench.report.stats import (
     Paired,
     Summary,
@@ -135,6 +147,13 @@ class Report:
     ranks: dict[str, tuple[float, int]] = field(default_factory=dict)
     curves: dict[Group, dict[str, list[float]]] = field(default_factory=dict)
     costs: list[ArmCost] = field(default_factory=list)
+    learning: dict[Group, list[LearningCheck]] = field(default_factory=dict)
+    unlearned_win_tie_loss: dict[str, WinTieLoss] = field(default_factory=dict)
+    reference_groups: dict[Group, list[float]] = field(default_factory=dict)
+
+    def learned(self, group: Group) -> bool:
+        """False when a ``none`` of ``group`` did not beat its reference model."""
+        return all(check.learned for check in self.learning.get(group, ()))
 
 
 def _geometric_mean(values: Sequence[float]) -> float:
@@ -205,14 +224,26 @@ def _arm_order(runs: Mapping[int, RunRecord]) -> tuple[Any, ...]:
     return (rank, point.method, tuple((k, _numeric_first(v)) for k, v in point.params))
 
 
-def build_report(records: Sequence[RunRecord], level: float = 0.05) -> Report:
+def build_report(
+    records: Sequence[RunRecord], level: float = 0.05, references: Iterable[RunRecord] = ()
+) -> Report:
     """Group the runs and compute every statistic of the report.
 
     Groups may use different metrics (accuracy, perplexity): each is compared, counted in
-    win/tie/loss and ranked in its own direction.
+    win/tie/loss and ranked in its own direction. The runs of reference tasks among ``records``
+    and ``references`` (e.g. another study of the same store) feed the "did it learn?" gate.
     """
     if not records:
         raise ValueError("the study has no finished runs yet: run `rdrop bench` first")
+    references = reference_runs([*records, *references])
+    own_references = [r for r in records if is_reference_task(r.point.task)]
+    records = [r for r in records if not is_reference_task(r.point.task)]
+    if not records:  # a study of reference models only: their means, no arms to compare
+        report = Report(own_references[0].result.metric, own_references[0].result.greater_is_better)
+        for r in own_references:
+            group = (r.point.task, shots_label(r.point.shots))
+            report.reference_groups.setdefault(group, []).append(r.result.value)
+        return report
     metrics = {r.result.metric for r in records}
     metric = metrics.pop() if len(metrics) == 1 else "metric"
     greater = all(r.result.greater_is_better for r in records)
@@ -223,11 +254,25 @@ def build_report(records: Sequence[RunRecord], level: float = 0.05) -> Report:
         by_group[group][arm_label(record, varying)][record.point.seed] = record
     report = Report(metric, greater)
     totals: dict[str, WinTieLoss] = {}
+    unlearned: dict[str, WinTieLoss] = {}
     scores: dict[Group, dict[str, float]] = {}
     for group, arms in by_group.items():
         runs_here = [r for runs in arms.values() for r in runs.values()]
         greater_here = all(r.result.greater_is_better for r in runs_here)
-        report.group_metric[group] = (runs_here[0].result.metric, greater_here)
+        metric_here = runs_here[0].result.metric
+        report.group_metric[group] = (metric_here, greater_here)
+        checks = [
+            check_learning(
+                group, arm, {s: r.result.value for s, r in sorted(runs.items())}, metric_here,
+                greater_here, references,
+            )
+            for arm, runs in sorted(arms.items(), key=lambda item: _arm_order(item[1]))
+            if _is_baseline(runs)
+        ]  # fmt: skip
+        if checks:
+            report.learning[group] = checks
+        learned = report.learned(group)
+        counts = totals if learned else unlearned
         rows = []
         for arm, runs in sorted(arms.items(), key=lambda item: _arm_order(item[1])):
             values = {seed: run.result.value for seed, run in sorted(runs.items())}
@@ -238,7 +283,7 @@ def build_report(records: Sequence[RunRecord], level: float = 0.05) -> Report:
             rows.append(ArmStats(arm, method, values, summarize(list(values.values())), paired))
             if paired is not None:
                 counted = win_tie_loss([paired], level, greater_here)
-                totals[arm] = totals.get(arm, WinTieLoss()) + counted
+                counts[arm] = counts.get(arm, WinTieLoss()) + counted
             curves = [r.result.curves.get(r.result.metric, []) for r in runs.values()]
             length = min(len(c) for c in curves)
             if length:
@@ -246,8 +291,10 @@ def build_report(records: Sequence[RunRecord], level: float = 0.05) -> Report:
                 report.curves.setdefault(group, {})[arm] = [float(v) for v in mean_curve]
         report.groups[group] = rows
         sign = 1.0 if greater_here else -1.0  # rank every group with higher = better
-        scores[group] = {row.arm: sign * row.summary.mean for row in rows}
+        if learned:
+            scores[group] = {row.arm: sign * row.summary.mean for row in rows}
     report.win_tie_loss = dict(sorted(totals.items()))
+    report.unlearned_win_tie_loss = dict(sorted(unlearned.items()))
     report.ranks = average_ranks(scores, True)
     report.costs = arm_costs(by_group)
     return report
@@ -337,10 +384,69 @@ def _cost_lines(report: Report, h: str) -> list[str]:
     ]
 
 
+def _gate_lines(report: Report, h: str) -> list[str]:
+    """The "Did the models learn?" table: each group's ``none`` against its reference model."""
+    if not report.learning:
+        return []
+    several = any(len(checks) > 1 for checks in report.learning.values())
+    rows = []
+    for (task, shots), checks in report.learning.items():
+        for c in checks:
+            p = c.paired
+            rows.append(
+                [
+                    task,
+                    shots,
+                    *([c.arm] if several else []),
+                    f"`{c.reference}`" if c.reference else "–",
+                    _fmt(c.none_mean),
+                    _fmt(c.reference_mean),
+                    f"{p.mean_diff:+.4f}" if p and not math.isnan(p.mean_diff) else "–",
+                    _fmt(p.t_pvalue, 3) if p else "–",
+                    f"**{c.verdict}**" if c.verdict == DID_NOT_LEARN else c.verdict,
+                ]
+            )
+    header = ["task", "K", *(["none arm"] if several else []), "reference model", "none mean",
+              "reference mean", "Δ none − reference", "t-test p", "verdict"]  # fmt: skip
+    return [
+        f"{h} Did the models learn?",
+        "",
+        "Each group's `none` against the reference model of its data set (a simple model fitted "
+        "on the same K-shot training rows of the same seeds). *Learned*: `none`'s mean is better "
+        "in the metric's direction; Δ is the paired mean difference over the seeds with its "
+        "two-sided paired t-test. Groups that *did not learn* are marked in the tables below and "
+        "left out of the win/tie/loss and the ranking (their win/tie/loss is listed apart); a "
+        "group with *no reference run* is kept.",
+        "",
+        *markdown_table(header, rows),
+        "",
+    ]
+
+
+def _reference_lines(report: Report, h: str) -> list[str]:
+    """The mean of each reference task of a study that holds only reference runs."""
+    if not report.reference_groups:
+        return []
+    rows = [
+        [task, shots, str(len(v)), f"{_fmt(float(np.mean(v)))} ± {_fmt(summarize(v).std)}"]
+        for (task, shots), v in report.reference_groups.items()
+    ]
+    return [
+        f"{h} Reference models",
+        "",
+        'The yardsticks of the other sections\' "Did the models learn?" tables.',
+        "",
+        *markdown_table(["reference task", "K", "n", "mean ± std"], rows),
+        "",
+    ]
+
+
 def grid_markdown(report: Report, plots: Sequence[str] = (), level: int = 2) -> list[str]:
-    """The Markdown body of one grid's report (tables, win/tie/loss, ranking, cost, plots),
-    with headings at ``level``."""
+    """The Markdown body of one grid's report (the "did it learn?" gate, tables, win/tie/loss,
+    ranking, cost, plots), with headings at ``level``."""
     h = "#" * level
+    if report.reference_groups and not report.groups:
+        return _reference_lines(report, h)
     direction = "higher" if report.greater_is_better else "lower"
     shown = (
         f"**{report.metric}** ({direction} is better)"
@@ -353,9 +459,11 @@ def grid_markdown(report: Report, plots: Sequence[str] = (), level: int = 2) -> 
         "e.g. the same dropout) over the same seeds, with the two-sided paired t-test and "
         "Wilcoxon signed-rank p-values.",
         "",
+        *_gate_lines(report, h),
     ]
     for group, rows in report.groups.items():
-        lines += [f"{h} {_group_heading(report, group)}", ""]
+        mark = "" if report.learned(group) else " — did not learn"
+        lines += [f"{h} {_group_heading(report, group)}{mark}", ""]
         table = []
         for row in rows:
             s, p = row.summary, row.paired
@@ -383,10 +491,21 @@ def grid_markdown(report: Report, plots: Sequence[str] = (), level: int = 2) -> 
             [arm, str(w.win), str(w.tie), str(w.loss)] for arm, w in report.win_tie_loss.items()
         ]
         lines += [*markdown_table(["arm", "win", "tie", "loss"], rows), ""]
+    if report.unlearned_win_tie_loss:
+        left_out = [f"{t}, K = {k}" for t, k in report.groups if not report.learned((t, k))]
+        lines += [
+            f"Not counted above, because `none` did not beat its reference model: "
+            f"{'; '.join(left_out)}. Their own win/tie/loss against `none`:",
+            "",
+        ]
+        rows = [[arm, str(w.win), str(w.tie), str(w.loss)]
+                for arm, w in report.unlearned_win_tie_loss.items()]  # fmt: skip
+        lines += [*markdown_table(["arm", "win", "tie", "loss"], rows), ""]
     lines += [
         f"{h} Ranking",
         "",
-        "Average rank of the mean over the groups (task × K) each arm ran in; 1 is best.",
+        "Average rank of the mean over the groups (task × K) each arm ran in, leaving out the "
+        "groups that did not learn; 1 is best.",
         "",
     ]
     rows = [
@@ -435,7 +554,8 @@ def _plot_bars(report: Report, path: Path) -> None:
         high = max(m + e for m, e in zip(means, errors, strict=True))
         pad = max(high - low, 1e-3) * 0.3
         ax.set_ylim(low - pad, high + pad)
-        ax.set_title(f"{task}, K = {shots}")
+        learned = "" if report.learned((task, shots)) else " (did not learn)"
+        ax.set_title(f"{task}, K = {shots}{learned}")
         ax.set_ylabel(f"{report.metric} (mean, 95 % CI)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -546,8 +666,9 @@ def write_plots(
 ) -> list[Path]:
     """The report's PNG plots (bars; accuracy vs K, learning curves and heat maps when the runs
     have them) written into ``out`` with names starting with ``prefix``."""
-    plots = [out / f"{prefix}bars.png"]
-    _plot_bars(report, plots[0])
+    plots = [out / f"{prefix}bars.png"] if report.groups else []
+    if report.groups:
+        _plot_bars(report, plots[0])
     if _plot_shots(report, out / f"{prefix}accuracy_vs_k.png"):
         plots.append(out / f"{prefix}accuracy_vs_k.png")
     if _plot_curves(report, out / f"{prefix}learning_curves.png"):
