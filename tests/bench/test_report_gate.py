@@ -17,7 +17,8 @@ SEEDS = range(5)
 
 def _run(task: str, method: str, seed: int, value: float, metric="accuracy", greater=True,
          shots: int = 16) -> RunRecord:  # fmt: skip
-    result = TrialResult(metric, {metric: value}, {metric: [value]}, 1.0, 1.0, {}, greater)
+    curves = {metric: [value], "train_loss": [1.0, 0.5]}
+    result = TrialResult(metric, {metric: value}, curves, 1.0, 1.0, {}, greater)
     return RunRecord(GridPoint.make(task, method, shots, seed, {}), seed, result)
 
 
@@ -98,8 +99,8 @@ def test_reference_runs_of_another_study_feed_the_book(tmp_path: Path) -> None:
     text = (tmp_path / "report.md").read_text(encoding="utf-8")
     assert "### Did the models learn?" in text
     bbc = "| bbc-cnn | 16 | `bbc-tfidf-logreg` | 0.2200 | 0.9400 | -0.7200 | 0.000 |"
-    assert f"{bbc} **did not learn** |" in text
-    assert "| `tweets-tfidf-logreg` | 0.4700 | – | – | – | no reference run |" in text
+    assert f"{bbc} 0.5000 | **did not learn** |" in text  # none's last-epoch training loss
+    assert "| `tweets-tfidf-logreg` | 0.4700 | – | – | – | 0.5000 | no reference run |" in text
     assert "### bbc-cnn, K = 16 — did not learn" in text
     assert "### mr-cnn, K = 16\n" in text
     assert (

@@ -14,6 +14,7 @@ learn* otherwise, *no reference run* when the reference did not run on every see
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -87,6 +88,8 @@ class LearningCheck:
     """One ``none`` arm of a group against its reference model on the same K and seeds.
 
     ``paired`` is ``none`` minus the reference, seed by seed; NaN means without a reference.
+    ``train_loss`` is ``none``'s mean training loss in its last epoch (NaN when not recorded): a
+    high one says the recipe stopped before the model fitted its training rows.
     """
 
     arm: str
@@ -95,6 +98,7 @@ class LearningCheck:
     reference_mean: float
     paired: Paired | None
     verdict: str
+    train_loss: float = math.nan
 
     @property
     def learned(self) -> bool:
@@ -109,9 +113,11 @@ def check_learning(
     metric: str,
     greater_is_better: bool,
     references: ReferenceRuns,
+    train_loss: float = math.nan,
 ) -> LearningCheck:
     """Compare the ``none`` values (seed -> metric) of ``group`` = (task, K label) with the runs of
     its reference model on the same K; the reference must cover every seed and share the metric.
+    ``train_loss`` (``none``'s last-epoch training loss) is carried along for the table.
 
     >>> from torch_rdrop.bench.engine.spec import GridPoint, TrialResult
     >>> def run(task, seed, value):
@@ -129,11 +135,10 @@ def check_learning(
     runs = references.get((reference, shots), {}) if reference else {}
     runs = {s: r for s, r in runs.items() if r.result.metric == metric}
     if not values or not set(values) <= set(runs):
-        return LearningCheck(arm, reference, none_mean, float("nan"), None, NO_REFERENCE)
+        return LearningCheck(arm, reference, none_mean, math.nan, None, NO_REFERENCE, train_loss)
     base = {seed: runs[seed].result.value for seed in values}
     reference_mean = float(np.mean(list(base.values())))
     paired = paired_comparison(values, base)
     better = none_mean > reference_mean if greater_is_better else none_mean < reference_mean
-    return LearningCheck(
-        arm, reference, none_mean, reference_mean, paired, LEARNED if better else DID_NOT_LEARN
-    )
+    verdict = LEARNED if better else DID_NOT_LEARN
+    return LearningCheck(arm, reference, none_mean, reference_mean, paired, verdict, train_loss)

@@ -224,6 +224,12 @@ def _arm_order(runs: Mapping[int, RunRecord]) -> tuple[Any, ...]:
     return (rank, point.method, tuple((k, _numeric_first(v)) for k, v in point.params))
 
 
+def _last_train_loss(runs: Iterable[RunRecord]) -> float:
+    """The mean over runs of the training loss of their last epoch; NaN when none recorded it."""
+    last = [r.result.curves["train_loss"][-1] for r in runs if r.result.curves.get("train_loss")]
+    return float(np.mean(last)) if last else math.nan
+
+
 def build_report(
     records: Sequence[RunRecord], level: float = 0.05, references: Iterable[RunRecord] = ()
 ) -> Report:
@@ -264,7 +270,7 @@ def build_report(
         checks = [
             check_learning(
                 group, arm, {s: r.result.value for s, r in sorted(runs.items())}, metric_here,
-                greater_here, references,
+                greater_here, references, _last_train_loss(runs.values()),
             )
             for arm, runs in sorted(arms.items(), key=lambda item: _arm_order(item[1]))
             if _is_baseline(runs)
@@ -403,18 +409,22 @@ def _gate_lines(report: Report, h: str) -> list[str]:
                     _fmt(c.reference_mean),
                     f"{p.mean_diff:+.4f}" if p and not math.isnan(p.mean_diff) else "–",
                     _fmt(p.t_pvalue, 3) if p else "–",
+                    _fmt(c.train_loss),
                     f"**{c.verdict}**" if c.verdict == DID_NOT_LEARN else c.verdict,
                 ]
             )
     header = ["task", "K", *(["none arm"] if several else []), "reference model", "none mean",
-              "reference mean", "Δ none − reference", "t-test p", "verdict"]  # fmt: skip
+              "reference mean", "Δ none − reference", "t-test p", "none train loss",
+              "verdict"]  # fmt: skip
     return [
         f"{h} Did the models learn?",
         "",
         "Each group's `none` against the reference model of its data set (a simple model fitted "
         "on the same K-shot training rows of the same seeds). *Learned*: `none`'s mean is better "
         "in the metric's direction; Δ is the paired mean difference over the seeds with its "
-        "two-sided paired t-test. Groups that *did not learn* are marked in the tables below and "
+        "two-sided paired t-test; *none train loss* is `none`'s mean training loss in its last "
+        "epoch (a high one: the recipe stopped before the model fitted its training rows). "
+        "Groups that *did not learn* are marked in the tables below and "
         "left out of the win/tie/loss and the ranking (their win/tie/loss is listed apart); a "
         "group with *no reference run* is kept.",
         "",
