@@ -521,7 +521,10 @@ def grid_markdown(report: Report, plots: Sequence[str] = (), level: int = 2) -> 
     rows = [
         [str(i), arm, f"{r:.2f}", str(n)] for i, (arm, (r, n)) in enumerate(report.ranks.items(), 1)
     ]
-    lines += [*markdown_table(["rank", "arm", "average rank", "groups"], rows), ""]
+    if rows:
+        lines += [*markdown_table(["rank", "arm", "average rank", "groups"], rows), ""]
+    else:
+        lines += ["No group learned: nothing to rank.", ""]
     lines += _cost_lines(report, h)
     if plots:
         lines += [f"{h} Plots", ""] + [f"![{Path(p).stem}]({p})" for p in plots] + [""]
