@@ -301,13 +301,11 @@ def test_a_reference_model_is_a_fit_predict_model_family() -> None:
 
 @pytest.fixture
 def reference_families():
-    from torch_rdrop.bench.tasks import FAMILIES
+    """The reference families, registered by default: kept registered afterwards, because later
+    tests (the report's learning gate) resolve reference tasks through them."""
     from torch_rdrop.bench.tasks.reference.families import register_reference_families
 
-    names = register_reference_families(replace=True)
-    yield names
-    for name in names:
-        FAMILIES.remove(name)
+    return register_reference_families(replace=True)
 
 
 def test_reference_families_run_through_the_trial_backend(reference_families) -> None:

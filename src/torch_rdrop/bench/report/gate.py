@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 
@@ -45,18 +44,23 @@ NO_REFERENCE = "no reference run"
 ReferenceRuns = Mapping[tuple[str, str], Mapping[int, RunRecord]]
 
 
-@cache
+_KNOWN: dict[str, tuple[str, str]] = {}  # task -> (family, reference task), once found
+
+
 def _family_and_reference(task: str) -> tuple[str, str | None]:
     """The task's model family and its data set's reference task; ``("", None)`` when the task is
     not in the catalog (a report of runs whose tasks are no longer registered still works)."""
     from torch_rdrop.bench.tasks import get_task
     from torch_rdrop.bench.tasks.reference.score import reference_model
 
-    try:
-        found = get_task(task)
-        return found.model_family.name, f"{found.dataset.name}-{reference_model(found).name}"
-    except (KeyError, ValueError):
-        return "", None
+    if task not in _KNOWN:
+        try:
+            found = get_task(task)
+        except (KeyError, ValueError):
+            return "", None  # not remembered: the task may be registered later
+        reference = f"{found.dataset.name}-{reference_model(found).name}"
+        _KNOWN[task] = (found.model_family.name, reference)
+    return _KNOWN[task]
 
 
 def is_reference_task(task: str) -> bool:
