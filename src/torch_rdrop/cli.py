@@ -181,6 +181,17 @@ def _check_shots(
         raise CommandError("; ".join(problems))
 
 
+def _check_grid_shots(backend: TrialBackend, grid: Grid) -> None:
+    """:func:`_check_shots` for every distinct setting of ``grid`` (a run's parameters can ask
+    for a dev split carved from the training data)."""
+    seen: set[str] = set()
+    for point in grid.points():
+        key = repr(sorted(point.spec().params.items()))
+        if key not in seen:
+            seen.add(key)
+            _check_shots(backend, grid.tasks, grid.shots, dict(point.spec().params))
+
+
 def _check_trials(backend: TrialBackend, grid: Grid) -> None:
     """Check every distinct run of ``grid`` (seeds and K aside) before anything is stored; one
     error line naming each different problem once."""
@@ -333,8 +344,8 @@ def bench(
             applies=chosen.applies,
         )
         _check_data(chosen, grid.tasks)
-        _check_shots(chosen, grid.tasks, grid.shots)
         _check_trials(chosen, grid)
+        _check_grid_shots(chosen, grid)
         options = StoreOptions(heartbeat_interval=heartbeat_interval, grace_period=grace_period)
         _run_bench(chosen, grid, storage, study, options, ctx)
 

@@ -55,10 +55,62 @@ def test_same_spec_gives_the_same_result() -> None:
     assert other_seed.curves["accuracy"] != first.curves["accuracy"]
 
 
-def test_dev_split_for_model_selection_and_final_test_metric() -> None:
-    spec = TrialSpec("digits-mlp", "none", 4, 0, 0, {"epochs": 2}, use_dev=True)
+def _scripted_evaluation(monkeypatch, dev_scores: list[float]) -> list[tuple[str, float]]:
+    """Make ``trial.evaluate`` return ``dev_scores`` in turn on the dev split; record which split
+    each call scored and a fingerprint of the weights it saw."""
+    calls: list[tuple[str, float]] = []
+    scores = iter(dev_scores)
+
+    def evaluate(task, model, encoder, data, indices):
+        weights = float(sum(p.detach().double().sum() for p in model.parameters()))
+        on_test = set(indices.tolist()) == set(data.test.tolist())
+        calls.append(("test" if on_test else "dev", weights))
+        return 0.5 if on_test else next(scores)
+
+    monkeypatch.setattr(trial, "evaluate", evaluate)
+    return calls
+
+
+def test_best_dev_checkpoint_is_scored_on_test_once(monkeypatch) -> None:
+    calls = _scripted_evaluation(monkeypatch, [0.2, 0.9, 0.4])
+    result = run_trial(_spec("digits-mlp", "none", epochs=3, select="best", dev_shots=4))
+    assert [split for split, _ in calls] == ["dev", "dev", "dev", "test"]
+    assert calls[-1][1] == calls[1][1] != calls[2][1]  # the weights of epoch 2, restored
+    assert result.metrics["best_epoch"] == 2 and result.metrics["dev_accuracy"] == 0.9
+    assert result.value == 0.5 and result.curves["dev_accuracy"] == [0.2, 0.9, 0.4]
+
+
+def test_best_checkpoint_of_a_lower_is_better_metric(monkeypatch) -> None:
+    calls = _scripted_evaluation(monkeypatch, [50.0, 20.0, 30.0])
+    spec = _spec("pd-lm-gpt2", "none", 8, epochs=3, batch_size=8, select="best", dev_shots=4)
     result = run_trial(spec)
-    assert {"accuracy", "test_accuracy"} <= set(result.metrics)
+    assert result.metrics["best_epoch"] == 2 and calls[-1][1] == calls[1][1]
+
+
+@pytest.mark.parametrize("how", [{"score_on": "dev"}, {"use_dev": True}])
+def test_dev_only_runs_never_score_the_test_split(monkeypatch, how) -> None:
+    calls = _scripted_evaluation(monkeypatch, [0.3, 0.6])
+    params = {"epochs": 2, "dev_shots": 4, **{k: v for k, v in how.items() if k != "use_dev"}}
+    spec = TrialSpec("digits-mlp", "none", 4, 0, 0, params, use_dev="use_dev" in how)
+    result = run_trial(spec)
+    assert [split for split, _ in calls] == ["dev", "dev"]
+    assert result.value == 0.6 and "best_epoch" not in result.metrics
+
+
+def test_a_recorded_recipe_applies_unless_the_run_overrides_it(monkeypatch) -> None:
+    from torch_rdrop.bench.tasks.recipes import RECIPES, Recipe
+
+    monkeypatch.setitem(RECIPES, ("digits-mlp", 4), Recipe(lr=0.02, epochs=3, dev_shots=2))
+    seen: list[int] = []
+    result = run_trial(TrialSpec("digits-mlp", "none", 4, 0, 0), lambda e, v, d: seen.append(e))
+    assert seen == [0, 1, 2] and "best_epoch" in result.metrics  # the recipe's epochs, best dev
+    seen.clear()
+    run_trial(
+        TrialSpec("digits-mlp", "none", 4, 0, 0, {"epochs": 1}), lambda e, v, d: seen.append(e)
+    )
+    assert seen == [0]
+    family = run_trial(TrialSpec("digits-mlp", "none", 4, 0, 0, {"recipe": "family", "epochs": 1}))
+    assert "best_epoch" not in family.metrics
 
 
 def test_eval_every_evaluates_after_the_last_epoch() -> None:

@@ -6,12 +6,17 @@ through the method's common entry point (:func:`torch_rdrop.regularizers.build_r
 and evaluates the task's metric on the fixed test split (or the dev split when asked) after every
 epoch. Evaluation is always the bare model in eval mode, so every method is measured the same way.
 
-Hyper-parameters (``spec.params``): ``epochs``, ``batch_size``, ``lr``, ``dropout`` (the task's
-recommendations by default), ``weight_decay`` (0.01), ``dev_shots`` (dev examples per class
-with ``use_dev``, 4), ``eval_every`` (evaluate every that many epochs and after the last; 1),
-``threads`` (CPU threads while the trial runs, 1: a grid worker per core is the fair and faster
-layout for these small models; the caller's count is restored afterwards); every other name goes
-to the method (``alpha``, ``epsilon``, ``duplicate_from``, ...).
+Hyper-parameters (``spec.params``): ``epochs``, ``batch_size``, ``lr``, ``dropout`` (by default
+the recipe recorded for the run's task and K, see :mod:`.recipes`, else the model family's;
+``recipe="family"`` ignores the recorded one), ``weight_decay`` (0.01), ``dev_shots`` (dev
+examples per class, 4, when a dev split is used), ``select`` (``"last"``: the model after the last
+epoch is scored; ``"best"``: a dev split is carved from the training data, scored after each
+evaluated epoch, and the checkpoint with the best dev score is scored on test, once),
+``score_on`` (``"test"``; ``"dev"`` scores the dev split only and never the test split: the
+runs recipes are chosen from), ``eval_every`` (evaluate every that many epochs and after the
+last; 1), ``threads`` (CPU threads while the trial runs, 1: a grid worker per core is the fair
+and faster layout for these small models; the caller's count is restored afterwards); every other
+name goes to the method (``alpha``, ``epsilon``, ``duplicate_from``, ...).
 
 Semi-supervised mode (``semi_supervised=true``, classification tasks): K labelled examples per
 class train with the method as usual, and each step also draws a batch of the unlabelled rest of
@@ -64,6 +69,7 @@ from torch_rdrop.bench.tasks.data.base import TaggingData
 from torch_rdrop.bench.tasks.fewshot import few_shot
 from torch_rdrop.bench.tasks.methods import get_method, method_names, methods_by_kind
 from torch_rdrop.bench.tasks.metrics import Predictions, get_metric
+from torch_rdrop.bench.tasks.recipes import SELECT_RULES, recorded_recipe
 from torch_rdrop.regularizers import build_regularizer
 from torch_rdrop.schedules import SigmoidRampup
 from torch_rdrop.wrapper import default_logits
@@ -72,7 +78,8 @@ __all__ = ["BACKEND", "METHODS_BY_KIND", "check_task_shots", "run_trial"]
 
 TRAINING_PARAMS = (
     "epochs", "batch_size", "lr", "dropout", "weight_decay", "dev_shots", "eval_every", "threads",
-    "semi_supervised", "consistency_alpha", "rampup", "unlabelled_ratio",
+    "semi_supervised", "consistency_alpha", "rampup", "unlabelled_ratio", "select", "score_on",
+    "recipe",
 )  # fmt: skip
 EVAL_BATCH = 256
 #: Dev examples per class when a run asks for a dev split (``use_dev``) and names no ``dev_shots``.
@@ -100,8 +107,15 @@ def _settings(task: Task, spec: TrialSpec) -> tuple[dict[str, Any], dict[str, Sc
         "epochs": task.epochs, "batch_size": task.batch_size, "lr": task.lr,
         "dropout": task.dropout, "weight_decay": 0.01, "dev_shots": DEV_SHOTS, "eval_every": 1,
         "threads": 1, "semi_supervised": False, "consistency_alpha": 1.0, "rampup": 0.3,
-        "unlabelled_ratio": 1,
+        "unlabelled_ratio": 1, "select": "last", "score_on": "test", "recipe": "recorded",
     }  # fmt: skip
+    if spec.params.get("recipe", "recorded") not in ("recorded", "family"):
+        raise ValueError(
+            f"param recipe must be 'recorded' or 'family', got {spec.params['recipe']!r}"
+        )
+    recipe = recorded_recipe(task.name, spec.shots)
+    if recipe is not None and spec.params.get("recipe", "recorded") == "recorded":
+        settings.update(recipe.params())
     settings.update({k: v for k, v in spec.params.items() if k in TRAINING_PARAMS})
     for name in ("epochs", "batch_size", "dev_shots", "eval_every", "threads", "unlabelled_ratio"):
         value = settings[name]
@@ -120,6 +134,10 @@ def _settings(task: Task, spec: TrialSpec) -> tuple[dict[str, Any], dict[str, Sc
             f"param semi_supervised applies to classification tasks; {task.name} is a "
             f"{task.kind} task"
         )
+    if settings["select"] not in SELECT_RULES:
+        raise ValueError(f"param select must be one of {SELECT_RULES}, got {settings['select']!r}")
+    if settings["score_on"] not in ("test", "dev"):
+        raise ValueError(f"param score_on must be 'test' or 'dev', got {settings['score_on']!r}")
     if not 0.0 <= float(settings["rampup"]) <= 1.0:
         raise ValueError(f"param rampup must lie in [0, 1], got {settings['rampup']!r}")
     method_params = {k: v for k, v in spec.params.items() if k not in TRAINING_PARAMS}
@@ -299,9 +317,10 @@ def _train(
     data, encoder = _prepared(task)
     _reset_peak_memory()  # the peak of this trial, not of the runs before it in the process
     semi = bool(settings["semi_supervised"])
+    plan = _Scoring(task, spec, settings)
     split = few_shot(
-        data, spec.shots, spec.data_seed, dev_shots=settings["dev_shots"] if spec.use_dev else 0,
-        semi_supervised=semi, rare=task.rare,
+        data, spec.shots, spec.data_seed, dev_shots=plan.dev_shots, semi_supervised=semi,
+        rare=task.rare,
     )  # fmt: skip
     torch.manual_seed(spec.init_seed)
     model = task.make_model(data, encoder, float(settings["dropout"]))
@@ -309,7 +328,7 @@ def _train(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=float(settings["lr"]), weight_decay=float(settings["weight_decay"])
     )
-    held_out = split.dev if spec.use_dev else split.test
+    watched = split.dev if plan.dev_shots else split.test
     order = np.random.default_rng(spec.init_seed)
     size = settings["batch_size"]
     per_epoch = -(-len(split.train) // size)
@@ -318,7 +337,7 @@ def _train(
         if semi
         else None
     )
-    curves: dict[str, list[float]] = {task.metric: [], "train_loss": []}
+    curves: dict[str, list[float]] = {plan.curve: [], "train_loss": []}
     steps, seconds = 0, 0.0  # training time only: evaluation is not counted
     for epoch in range(settings["epochs"]):
         start = time.perf_counter()
@@ -339,15 +358,61 @@ def _train(
         seconds += time.perf_counter() - start
         if (epoch + 1) % settings["eval_every"] and epoch + 1 < settings["epochs"]:
             continue
-        value = evaluate(task, model, encoder, data, held_out)
-        curves[task.metric].append(value)
+        value = evaluate(task, model, encoder, data, watched)
+        curves[plan.curve].append(value)
         curves["train_loss"].append(float(np.mean(losses)))  # at the evaluated epochs
+        plan.observe(model, epoch, value)
         if on_epoch is not None:
-            on_epoch(epoch, value, {task.metric: value, "train_loss": curves["train_loss"][-1]})
-    final = {task.metric: curves[task.metric][-1], "seconds_per_step": seconds / max(steps, 1)}
-    if spec.use_dev:
-        final[f"test_{task.metric}"] = evaluate(task, model, encoder, data, split.test)
+            on_epoch(epoch, value, {plan.curve: value, "train_loss": curves["train_loss"][-1]})
+    final = plan.final(lambda: evaluate(task, model, encoder, data, split.test), model)
+    final["seconds_per_step"] = seconds / max(steps, 1)
     return _result(task, final, curves, seconds)
+
+
+class _Scoring:
+    """Which split a run watches, which checkpoint it keeps, and what it scores at the end.
+
+    ``select="last"`` without a dev split watches the test split after every evaluated epoch and
+    reports the last value (the protocol of the short-recipe studies). With a dev split
+    (``select="best"``, ``score_on="dev"`` or ``spec.use_dev``) the dev split is watched; with
+    ``select="best"`` the best dev checkpoint is kept and restored. The test split is scored
+    once at the end, unless the run scores dev only.
+    """
+
+    def __init__(self, task: Task, spec: TrialSpec, settings: dict[str, Any]) -> None:
+        self.metric = task.metric
+        self.greater = task.higher_is_better
+        self.best = settings["select"] == "best"
+        self.dev_only = spec.use_dev or settings["score_on"] == "dev"
+        uses_dev = self.best or self.dev_only
+        self.dev_shots = int(settings["dev_shots"]) if uses_dev else 0
+        self.curve = f"dev_{task.metric}" if uses_dev else task.metric
+        self.scores: list[float] = []
+        self.best_epoch = 0
+        self.state: dict[str, Tensor] | None = None
+
+    def observe(self, model: nn.Module, epoch: int, value: float) -> None:
+        """Record the score after ``epoch``; keep a copy of the weights if it is the best yet."""
+        improved = not self.scores or (
+            value > max(self.scores) if self.greater else value < min(self.scores)
+        )
+        self.scores.append(value)
+        if self.best and improved:
+            self.best_epoch = epoch + 1
+            self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def final(self, score_test: Any, model: nn.Module) -> dict[str, float]:
+        """The final metrics; restores the best checkpoint first under ``select="best"``."""
+        if self.best and self.state is not None:
+            model.load_state_dict(self.state)
+        watched = self.scores[self.best_epoch - 1] if self.best else self.scores[-1]
+        if self.curve == self.metric:  # test watched, last epoch reported
+            return {self.metric: watched}
+        final = {f"dev_{self.metric}": watched}
+        if self.best:
+            final["best_epoch"] = float(self.best_epoch)
+        final[self.metric] = watched if self.dev_only else float(score_test())
+        return final
 
 
 def _result(
@@ -370,22 +435,19 @@ def _fit(
     """Fit a fit/predict family once on the K-shot split; score it like a trained model."""
     data, _ = _prepared(task)
     _reset_peak_memory()
-    split = few_shot(
-        data, spec.shots, spec.data_seed, dev_shots=settings["dev_shots"] if spec.use_dev else 0,
-        rare=task.rare,
-    )  # fmt: skip
+    plan = _Scoring(task, spec, settings)
+    split = few_shot(data, spec.shots, spec.data_seed, dev_shots=plan.dev_shots, rare=task.rare)
     metric = get_metric(task.metric)
     start = time.perf_counter()
     predictor = task.fit(data, split.train)
     seconds = time.perf_counter() - start
-    held_out = split.dev if spec.use_dev else split.test
-    value = metric.score(predictor.predict(data, held_out))
+    value = metric.score(predictor.predict(data, split.dev if plan.dev_shots else split.test))
+    plan.observe(nn.Module(), 0, value)
     if on_epoch is not None:
-        on_epoch(0, value, {task.metric: value})
-    final = {task.metric: value, "seconds_per_step": seconds}
-    if spec.use_dev:
-        final[f"test_{task.metric}"] = metric.score(predictor.predict(data, split.test))
-    return _result(task, final, {task.metric: [value]}, seconds)
+        on_epoch(0, value, {plan.curve: value})
+    final = plan.final(lambda: metric.score(predictor.predict(data, split.test)), nn.Module())
+    final["seconds_per_step"] = seconds
+    return _result(task, final, {plan.curve: [value]}, seconds)
 
 
 def applies(task: str, method: str) -> bool:
@@ -405,7 +467,8 @@ def check_task_shots(
     task: str, shots: int | None, params: Mapping[str, Scalar] | None = None, use_dev: bool = False
 ) -> None:
     """Raise ``ValueError`` (one line) unless every class of ``task``'s training split has
-    ``shots`` examples, plus ``dev_shots`` (``params``, 4 by default) with ``use_dev``.
+    ``shots`` examples, plus ``dev_shots`` when the run uses a dev split (``use_dev``,
+    ``select="best"`` or ``score_on="dev"`` in ``params`` or in the recorded recipe).
 
     A data set that takes all the examples of a rarer class (``rare="all"``) passes.
 
@@ -422,9 +485,9 @@ too few: '8' has 139, ...
     found = get_task(task)
     if found.rare != "error":
         return
-    dev = 0
-    if use_dev:
-        dev = (params or {}).get("dev_shots", DEV_SHOTS)  # type: ignore[assignment]
+    settings, _ = _settings(found, TrialSpec(task, "none", shots, 0, 0, dict(params or {})))
+    uses_dev = use_dev or settings["select"] == "best" or settings["score_on"] == "dev"
+    dev = int(settings["dev_shots"]) if uses_dev else 0
     try:
         check_shots(found.load(), shots, dev)
     except ValueError as exc:

@@ -1,0 +1,202 @@
+"""Training recipes chosen on a dev split, recorded per task and regime.
+
+A model family's defaults (``epochs``, ``lr``, ...) are a starting point, not a recipe: a model
+trained on 16 examples per class and the same model on a whole training split want different
+numbers of steps. A :class:`Recipe` fixes them for one task and one regime (K examples per class,
+or ``None``: the full training split), together with the protocol it was chosen under: the size
+of the dev split carved from the training data (``dev_shots``) and the checkpoint rule
+(``select="best"``: the checkpoint with the best dev score is the one tested, for every method).
+The trial applies the recorded recipe of a run's (task, K) unless the run sets those values
+itself or passes ``recipe="family"``.
+
+A recipe is chosen by :func:`choose_recipe` from runs of ``none`` scored on the dev split only
+(``score_on="dev"``: the test split is never scored), one run per learning rate of a stated grid
+and seed, each trained for the grid's epochs with the dev score taken after every epoch:
+
+- **learning rate**: the one whose runs have the best seed-mean of their best dev score;
+- **epochs**: the epoch at which that learning rate's seed-mean dev curve first reaches its best,
+  times :data:`EPOCH_HEADROOM` (rounded up, at most the grid's epochs) — room for methods that
+  learn more slowly, since the best-dev checkpoint is the one tested anyway;
+- **flattened**: over the last fifth of the chosen epochs the seed-mean training loss fell by
+  less than :data:`FLAT_FRACTION` of its first-epoch value (else the recipe is marked: more steps
+  might have helped, and the grid should be widened).
+
+>>> recorded_recipe("digits-mlp", 10**6) is None
+True
+>>> Recipe(lr=1e-3, epochs=40, dev_shots=16).params()
+{'lr': 0.001, 'epochs': 40, 'dev_shots': 16, 'select': 'best'}
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "EPOCH_HEADROOM",
+    "FLAT_FRACTION",
+    "RECIPES",
+    "Recipe",
+    "RecipeChoice",
+    "choose_recipe",
+    "recipe_rows",
+    "recorded_recipe",
+    "register_recipe",
+]
+
+#: The chosen epochs are the dev curve's first best epoch times this (rounded up).
+EPOCH_HEADROOM = 1.25
+#: The training loss has flattened when its last fifth fell by less than this fraction of its
+#: first-epoch value.
+FLAT_FRACTION = 0.05
+SELECT_RULES = ("best", "last")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A task's training recipe for one regime, and the dev protocol it was chosen under.
+
+    ``evidence`` names the study of the evidence store that holds the dev runs.
+    """
+
+    lr: float
+    epochs: int
+    dev_shots: int
+    select: str = "best"
+    evidence: str = ""
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        for name in ("epochs", "dev_shots"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.select not in SELECT_RULES:
+            raise ValueError(f"select must be one of {SELECT_RULES}, got {self.select!r}")
+
+    def params(self) -> dict[str, Any]:
+        """The trial parameters this recipe sets."""
+        return {"lr": self.lr, "epochs": self.epochs, "dev_shots": self.dev_shots,
+                "select": self.select}  # fmt: skip
+
+
+RECIPES: dict[tuple[str, int | None], Recipe] = {}
+
+
+def register_recipe(task: str, shots: int | None, recipe: Recipe) -> None:
+    """Record ``recipe`` for ``task`` at ``shots`` per class (``None``: the full training split).
+
+    >>> register_recipe("toy-task", 8, Recipe(lr=0.01, epochs=5, dev_shots=8))
+    >>> recorded_recipe("toy-task", 8).epochs
+    5
+    >>> del RECIPES[("toy-task", 8)]
+    """
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"recipe must be a Recipe, got {type(recipe).__name__}")
+    RECIPES[(task, shots)] = recipe
+
+
+def recorded_recipe(task: str, shots: int | None) -> Recipe | None:
+    """The recipe recorded for ``task`` at ``shots``, or ``None``."""
+    return RECIPES.get((task, shots))
+
+
+def recipe_rows() -> list[dict[str, str]]:
+    """One row per recorded recipe (for ``rdrop tasks`` and the report)."""
+    rows = []
+    for (task, shots), recipe in sorted(RECIPES.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+        rows.append({
+            "task": task, "K": "full" if shots is None else str(shots), "lr": f"{recipe.lr:g}",
+            "epochs": str(recipe.epochs), "dev per class": str(recipe.dev_shots),
+            "checkpoint": "best dev" if recipe.select == "best" else "last epoch",
+            "chosen in": recipe.evidence or "-",
+        })  # fmt: skip
+    return rows
+
+
+@dataclass(frozen=True)
+class RecipeChoice:
+    """What :func:`choose_recipe` picked for one (task, K), with the dev evidence behind it."""
+
+    task: str
+    shots: int | None
+    lr: float
+    epochs: int
+    grid_epochs: int
+    dev_by_lr: Mapping[float, float]
+    seeds: int
+    flattened: bool
+    loss_drop: float
+    greater_is_better: bool
+
+    @property
+    def dev_score(self) -> float:
+        """The chosen learning rate's seed-mean best dev score."""
+        return self.dev_by_lr[self.lr]
+
+
+@dataclass(frozen=True)
+class DevRun:
+    """One dev-only run of the grid: its learning rate, seed and per-epoch curves."""
+
+    task: str
+    shots: int | None
+    lr: float
+    seed: int
+    dev_curve: Sequence[float]
+    loss_curve: Sequence[float]
+    greater_is_better: bool = True
+
+
+def _first_best(curve: np.ndarray, greater: bool) -> int:
+    return int(np.argmax(curve) if greater else np.argmin(curve))
+
+
+def _choose_one(runs: Sequence[DevRun]) -> RecipeChoice:
+    greater = runs[0].greater_is_better
+    by_lr: dict[float, list[DevRun]] = defaultdict(list)
+    for run in runs:
+        by_lr[run.lr].append(run)
+    length = min(len(r.dev_curve) for r in runs)
+    if length < 1 or any(len(r.loss_curve) < length for r in runs):
+        raise ValueError(f"{runs[0].task}: dev runs need a dev score and a loss after every epoch")
+    best_of = max if greater else min
+    dev_by_lr = {
+        lr: float(np.mean([best_of(r.dev_curve[:length]) for r in group]))
+        for lr, group in sorted(by_lr.items())
+    }
+    lr = (max if greater else min)(dev_by_lr, key=lambda k: (dev_by_lr[k], -k))
+    chosen = by_lr[lr]
+    mean_dev = np.mean([r.dev_curve[:length] for r in chosen], axis=0)
+    peak = _first_best(mean_dev, greater) + 1
+    epochs = min(length, math.ceil(peak * EPOCH_HEADROOM))
+    loss = np.mean([r.loss_curve[:length] for r in chosen], axis=0)
+    tail_start = max(0, epochs - max(1, math.ceil(epochs / 5)) - 1)
+    drop = float((loss[tail_start] - loss[epochs - 1]) / max(abs(loss[0]), 1e-12))
+    seeds = min(len(group) for group in by_lr.values())
+    return RecipeChoice(
+        runs[0].task, runs[0].shots, lr, epochs, length, dev_by_lr, seeds, drop < FLAT_FRACTION,
+        drop, greater,
+    )  # fmt: skip
+
+
+def choose_recipe(runs: Iterable[DevRun]) -> dict[tuple[str, int | None], RecipeChoice]:
+    """The recipe of every (task, K) among ``runs`` (see the module docstring for the rule).
+
+    >>> runs = [DevRun("t", 16, lr, seed, dev, [1.0, 0.5, 0.3, 0.29])
+    ...         for seed in (0, 1)
+    ...         for lr, dev in ((1e-3, [0.5, 0.6, 0.7, 0.7]), (1e-2, [0.6, 0.65, 0.6, 0.6]))]
+    >>> choice = choose_recipe(runs)[("t", 16)]
+    >>> choice.lr, choice.epochs, round(choice.dev_score, 2), choice.flattened
+    (0.001, 4, 0.7, True)
+    """
+    grouped: dict[tuple[str, int | None], list[DevRun]] = defaultdict(list)
+    for run in runs:
+        grouped[(run.task, run.shots)].append(run)
+    return {key: _choose_one(group) for key, group in grouped.items()}
