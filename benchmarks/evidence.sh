@@ -5,18 +5,44 @@
 # study through the SQLite store (a point finished by one is never run by another). Re-running
 # resumes: finished runs are kept. Every run trains on one thread (the trial default).
 #
-#   bash benchmarks/evidence.sh & bash benchmarks/evidence.sh; wait
+#   bash benchmarks/evidence.sh recipes & bash benchmarks/evidence.sh recipes; wait
+#   bash benchmarks/evidence.sh studies & bash benchmarks/evidence.sh studies; wait
 #   bash benchmarks/evidence.sh report      # only rewrite docs/results/ from the store
+#   bash benchmarks/evidence.sh appendix    # the earlier short-recipe K = 16 studies
+#
+# Order of work: `recipes` runs `none` on a dev split carved from the training data (the test
+# split is never scored: -p score_on=dev), over a grid of learning rates, with the dev score
+# after every epoch; the recipe of each (task, K) is chosen from those runs by the rule of
+# src/torch_rdrop/bench/tasks/recipes.py and recorded there. Only then do `studies` run, with
+# the recorded recipes: the checkpoint with the best dev score is scored on test, once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RDROP=${RDROP:-.venv/bin/rdrop}
 DB=${DB:-docs/results/evidence.db}
 FINAL="-p eval_every=1000"  # fixed epochs, the test split is scored once, after the last epoch
-STUDIES=main,main-tagging,main-generation,main-extra,fewshot,sensitivity,sweep-digits-rdrop,semi,variant-passes,variant-divergence,variant-layout,variant-cheap,bbc-cnn-dropout,reference,reference-fewshot
+STAGE=${1:-all}
+APPENDIX=main,main-tagging,main-generation,main-extra,fewshot,sensitivity,sweep-digits-rdrop,semi,variant-passes,variant-divergence,variant-layout,variant-cheap,bbc-cnn-dropout,reference,reference-fewshot
+RECIPES=recipe-16,recipe-64,recipe-16-minilm,recipe-full-digits,recipe-full-text,recipe-full-bbc,recipe-full-wsj
+STUDIES=fewshot-16,fewshot-64,full
 
-bench() { $RDROP bench --storage "$DB" --seeds 0-4 --shots 16 $FINAL "$@"; }
+# dev runs of `none`: recipe STUDY K DEV_SHOTS EPOCHS LRS SEEDS TASKS
+recipe() {
+  $RDROP bench --storage "$DB" --study "$1" --methods none --shots "$2" --seeds "$6" \
+    -p score_on=dev -p select=last -p dev_shots="$3" -p epochs="$4" -p lr="$5" --tasks "$7"
+}
 
-if [ "${1:-}" != "report" ]; then
+if [ "$STAGE" = recipes ] || [ "$STAGE" = all ]; then
+  recipe recipe-16 16 16 60 3e-4,1e-3,3e-3 0-2 digits-mlp,fashion-mnist-cnn
+  recipe recipe-64 64 64 40 3e-4,1e-3,3e-3 0-2 digits-mlp,fashion-mnist-cnn
+  recipe recipe-full-digits full 20 60 3e-4,1e-3,3e-3 0-2 digits-mlp
+  recipe recipe-full-text full 100 15 3e-4,1e-3,3e-3 0-1 uncertainty-cnn,mr-cnn
+  recipe recipe-full-bbc full 40 15 3e-4,1e-3,3e-3 0-1 bbc-cnn
+  recipe recipe-full-wsj full 10 40 3e-4,1e-3,3e-3 0-1 wsj-pos-lstm
+  recipe recipe-16-minilm 16 16 40 2e-5,5e-5,1e-4 0-2 mr-minilm
+fi
+
+if [ "$STAGE" = appendix ]; then
+  bench() { $RDROP bench --storage "$DB" --seeds 0-4 --shots 16 $FINAL "$@"; }
   bench --study main --methods all \
     --tasks mr-minilm,mr-cnn,uncertainty-cnn,tweets-lstm,reviews-zh-cnn,reviews-zh-lstm,fashion-mnist-cnn,digits-mlp
   bench --study main-tagging --tasks wsj-pos-lstm,pd-ner-lstm --methods none,rdrop,fgm,pgd,freelb,rdrop+fgm
@@ -50,5 +76,8 @@ bbc-tfidf-logreg
   bench --study reference-fewshot --methods none --tasks mr-tfidf-logreg,reviews-zh-tfidf-logreg \
     --seeds 0-2 --shots 8,16,32,64
 fi
-$RDROP report --storage "$DB" --study "$STUDIES" --out docs/results \
-  --title "R-Drop on real data: the evidence" --preface docs/results/conclusions.md
+
+if [ "$STAGE" != recipes ]; then
+  $RDROP report --storage "$DB" --study "$RECIPES,$STUDIES,$APPENDIX" --appendix "$APPENDIX" \
+    --out docs/results --title "R-Drop on real data: the evidence" --preface docs/results/conclusions.md
+fi

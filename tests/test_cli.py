@@ -81,11 +81,17 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     args = ["--storage", db, "--out", str(out), "--seeds", "0", "--shots", "4", "--epochs", "2"]
     result = _run("demo", "--tasks", "digits-mlp", *args)
     assert result.exit_code == 0, result.output
-    assert "4 runs finished" in result.output
+    assert "5 runs finished" in result.output  # four methods and the reference model
     rows = list(csv.DictReader((out / "runs.csv").open()))
-    assert {row["method"] for row in rows} == {"none", "rdrop", "mixup", "fgm"}
+    assert {(row["task"], row["method"]) for row in rows} == {
+        ("digits-mlp", "none"), ("digits-mlp", "rdrop"), ("digits-mlp", "mixup"),
+        ("digits-mlp", "fgm"), ("digits-pixel-logreg", "none"),
+    }  # fmt: skip
     assert all(row["metric"] == "accuracy" and 0.0 < float(row["value"]) <= 1.0 for row in rows)
+    assert all(float(row["metric_dev_accuracy"]) > 0 for row in rows)  # best dev checkpoint
     assert {"report.md", "runs.csv", "bars.png"} <= {p.name for p in out.iterdir()}
+    report = (out / "report.md").read_text()
+    assert "Did the models learn?" in report and "`digits-pixel-logreg`" in report
 
 
 def test_tasks_lists_the_task_layer() -> None:

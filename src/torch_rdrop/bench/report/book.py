@@ -28,6 +28,7 @@ from torch_rdrop.bench.report.grid import (
     runs_table,
     write_plots,
 )
+from torch_rdrop.bench.report.recipes import is_recipe_study, recipe_markdown
 
 if TYPE_CHECKING:
     import optuna
@@ -104,6 +105,8 @@ def _grid_section(
     records = section.records
     if not records:
         return ["No finished runs yet.", ""]
+    if is_recipe_study(records):
+        return recipe_markdown(records)
     report = build_report(records, references=references)
     plots = write_plots(report, records, out, prefix=f"{_slug(section.study)}-")
     written += plots

@@ -51,14 +51,14 @@ def _family_and_reference(task: str) -> tuple[str, str | None]:
     """The task's model family and its data set's reference task; ``("", None)`` when the task is
     not in the catalog (a report of runs whose tasks are no longer registered still works)."""
     from torch_rdrop.bench.tasks import get_task
-    from torch_rdrop.bench.tasks.reference.score import reference_model
+    from torch_rdrop.bench.tasks.reference.score import reference_task
 
     if task not in _KNOWN:
         try:
             found = get_task(task)
         except (KeyError, ValueError):
             return "", None  # not remembered: the task may be registered later
-        reference = f"{found.dataset.name}-{reference_model(found).name}"
+        reference = reference_task(found)
         _KNOWN[task] = (found.model_family.name, reference)
     return _KNOWN[task]
 

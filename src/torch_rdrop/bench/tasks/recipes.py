@@ -41,6 +41,7 @@ __all__ = [
     "EPOCH_HEADROOM",
     "FLAT_FRACTION",
     "RECIPES",
+    "DevRun",
     "Recipe",
     "RecipeChoice",
     "choose_recipe",

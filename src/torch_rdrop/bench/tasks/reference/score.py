@@ -37,6 +37,7 @@ __all__ = [
     "reference_model",
     "reference_result",
     "reference_score",
+    "reference_task",
 ]
 
 Data = ClassificationData | TaggingData | GenerationData
@@ -126,6 +127,16 @@ def reference_model(task: str | Task) -> ReferenceModel:
     if t.kind == "tagging":
         return REFERENCE_MODELS["most-frequent-tag"]
     return REFERENCE_MODELS["char-ngram" if t.metric == "perplexity" else "lead-n"]
+
+
+def reference_task(task: str | Task) -> str:
+    """The name of the task that runs ``task``'s reference model on the same data set.
+
+    >>> reference_task("mr-minilm"), reference_task("digits-mlp")
+    ('mr-tfidf-logreg', 'digits-pixel-logreg')
+    """
+    t = task if isinstance(task, Task) else get_task(task)
+    return f"{t.dataset.name}-{reference_model(t).name}"
 
 
 @dataclass(frozen=True)

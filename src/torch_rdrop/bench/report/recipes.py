@@ -1,0 +1,74 @@
+"""The report of a recipe study: dev runs of ``none`` over learning rates, and what they chose.
+
+A study whose runs all scored the dev split only (``score_on=dev``) is a recipe study: its section
+shows, per (task, K), each learning rate's seed-mean best dev score, the learning rate and
+epochs :func:`torch_rdrop.bench.tasks.recipes.choose_recipe` picks from them, whether the
+training loss had flattened, and whether the recipe recorded in the task definitions is that
+choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch_rdrop.bench.engine.runner import RunRecord
+from torch_rdrop.bench.engine.spec import shots_label
+from torch_rdrop.bench.tasks.recipes import DevRun, RecipeChoice, choose_recipe, recorded_recipe
+
+__all__ = ["dev_runs", "is_recipe_study", "recipe_choices", "recipe_markdown"]
+
+
+def is_recipe_study(records: Sequence[RunRecord]) -> bool:
+    """Whether every run of ``records`` scored the dev split only (``score_on=dev``)."""
+    return bool(records) and all(dict(r.point.params).get("score_on") == "dev" for r in records)
+
+
+def dev_runs(records: Sequence[RunRecord]) -> list[DevRun]:
+    """The dev curves of ``records`` as :class:`~torch_rdrop.bench.tasks.recipes.DevRun`."""
+    runs = []
+    for record in records:
+        result, point = record.result, record.point
+        curve = result.curves.get(f"dev_{result.metric}") or result.curves[result.metric]
+        lr = float(dict(point.params)["lr"])
+        loss = list(result.curves["train_loss"])
+        runs.append(DevRun(point.task, point.shots, lr, point.seed, list(curve), loss,
+                           result.greater_is_better))  # fmt: skip
+    return runs
+
+
+def recipe_choices(records: Sequence[RunRecord]) -> list[RecipeChoice]:
+    """What the recipe rule picks for every (task, K) of a recipe study, in task order."""
+    chosen = choose_recipe(dev_runs(records))
+    return [chosen[key] for key in sorted(chosen, key=lambda k: (k[0], k[1] or 1 << 62))]
+
+
+def _recorded(choice: RecipeChoice) -> str:
+    recipe = recorded_recipe(choice.task, choice.shots)
+    if recipe is None:
+        return "not recorded"
+    if (recipe.lr, recipe.epochs) == (choice.lr, choice.epochs):
+        return "recorded"
+    return f"differs: recorded lr {recipe.lr:g}, {recipe.epochs} epochs"
+
+
+def recipe_markdown(records: Sequence[RunRecord]) -> list[str]:
+    """The section's table: one row per (task, K)."""
+    lines = [
+        "Dev runs of `none` (the test split was never scored). Per learning rate: the seed-mean "
+        "of each run's best dev score. The chosen epochs are the epoch at which the chosen "
+        "learning rate's seed-mean dev curve first peaks, times 1.25 (rounded up, at most the "
+        "epochs run); *flattened* means the seed-mean training loss fell by less than 5 % of "
+        "its first-epoch value over the last fifth of those epochs.",
+        "",
+        "| task | K | seeds | dev score by learning rate | lr | epochs (of) | loss flattened "
+        "| in the task definitions |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in recipe_choices(records):
+        by_lr = ", ".join(f"{lr:g}: {score:.4f}" for lr, score in sorted(c.dev_by_lr.items()))
+        flat = "yes" if c.flattened else f"no (fell {c.loss_drop:.1%})"
+        lines.append(
+            f"| {c.task} | {shots_label(c.shots)} | {c.seeds} | {by_lr} | {c.lr:g} | "
+            f"{c.epochs} ({c.grid_epochs}) | {flat} | {_recorded(c)} |"
+        )
+    return [*lines, ""]

@@ -1,0 +1,79 @@
+"""Recipes are chosen on dev by a stated rule, and the recorded ones are what the evidence chose."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from torch_rdrop.bench.tasks.recipes import RECIPES, DevRun, Recipe, choose_recipe
+
+ROOT = Path(__file__).resolve().parents[2]
+STORE = ROOT / "docs" / "results" / "evidence.db"
+
+
+def _runs(lr_curves: dict[float, list[float]], loss: list[float], greater: bool = True):
+    return [
+        DevRun("t", None, lr, seed, curve, loss, greater)
+        for seed in (0, 1)
+        for lr, curve in lr_curves.items()
+    ]
+
+
+def test_the_best_learning_rate_and_the_first_peak_with_headroom_are_chosen() -> None:
+    runs = _runs(
+        {1e-3: [0.5, 0.6, 0.8, 0.7, 0.7, 0.7, 0.7, 0.7], 1e-2: [0.7, 0.75, 0.7, 0.6] * 2},
+        [1.0, 0.6, 0.4, 0.3, 0.3, 0.3, 0.3, 0.3],
+    )
+    choice = choose_recipe(runs)[("t", None)]
+    assert choice.lr == 1e-3 and choice.epochs == 4  # peak at epoch 3, x1.25 rounded up
+    assert choice.dev_by_lr == {1e-3: 0.8, 1e-2: 0.75} and choice.seeds == 2
+
+
+def test_a_lower_is_better_metric_picks_the_lowest_dev_score() -> None:
+    runs = _runs({1e-3: [50.0, 40.0, 45.0], 3e-3: [60.0, 30.0, 35.0]}, [5.0, 4.0, 3.99], False)
+    choice = choose_recipe(runs)[("t", None)]
+    assert choice.lr == 3e-3 and choice.epochs == 3 and choice.dev_score == 30.0
+
+
+def test_a_loss_still_falling_is_not_flattened() -> None:
+    falling = _runs({1e-3: [0.1 * i for i in range(10)]}, [1.0 - 0.1 * i for i in range(10)])
+    flat = _runs({1e-3: [0.1 * i for i in range(10)]}, [1.0, 0.5] + [0.4] * 8)
+    assert not choose_recipe(falling)[("t", None)].flattened
+    assert choose_recipe(flat)[("t", None)].flattened
+
+
+def test_a_recipe_refuses_bad_values() -> None:
+    with pytest.raises(ValueError, match="lr must be a finite number > 0, got 0"):
+        Recipe(lr=0, epochs=3, dev_shots=4)
+    with pytest.raises(ValueError, match="select must be one of"):
+        Recipe(lr=1e-3, epochs=3, dev_shots=4, select="first")
+
+
+def _recipe_studies() -> list[str]:
+    script = (ROOT / "benchmarks" / "evidence.sh").read_text()
+    return re.search(r"^RECIPES=(\S+)$", script, re.M).group(1).split(",")
+
+
+@pytest.mark.skipif(not STORE.exists(), reason="no evidence store in this checkout")
+def test_every_recorded_recipe_is_what_its_dev_runs_choose() -> None:
+    from torch_rdrop.bench.engine.store import open_storage, storage_url
+    from torch_rdrop.bench.report.book import load_section
+    from torch_rdrop.bench.report.recipes import recipe_choices
+
+    store = open_storage(storage_url(str(STORE)))
+    chosen = {}
+    for study in _recipe_studies():
+        records = load_section(store, study).records
+        assert records, f"recipe study {study} has no finished runs"
+        for choice in recipe_choices(records):
+            dev_shots = {dict(r.point.params)["dev_shots"] for r in records}
+            chosen[(choice.task, choice.shots)] = (choice, study, dev_shots)
+    recorded = {key: r for key, r in RECIPES.items() if r.evidence}
+    assert recorded, "no recipe is recorded from the evidence"
+    assert set(chosen) == set(recorded), "recipe studies and recorded recipes differ"
+    for key, recipe in recorded.items():
+        choice, study, dev_shots = chosen[key]
+        assert (recipe.lr, recipe.epochs, recipe.evidence) == (choice.lr, choice.epochs, study), key
+        assert dev_shots == {recipe.dev_shots}, key
