@@ -19,8 +19,14 @@ __all__ = ["dev_runs", "is_recipe_study", "recipe_choices", "recipe_markdown"]
 
 
 def is_recipe_study(records: Sequence[RunRecord]) -> bool:
-    """Whether every run of ``records`` scored the dev split only (``score_on=dev``)."""
-    return bool(records) and all(dict(r.point.params).get("score_on") == "dev" for r in records)
+    """Whether ``records`` are runs of ``none`` that scored the dev split only (``score_on=dev``)
+    over set learning rates."""
+    return bool(records) and all(
+        r.point.method == "none"
+        and dict(r.point.params).get("score_on") == "dev"
+        and "lr" in dict(r.point.params)
+        for r in records
+    )
 
 
 def dev_runs(records: Sequence[RunRecord]) -> list[DevRun]:

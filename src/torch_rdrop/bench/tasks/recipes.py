@@ -201,3 +201,16 @@ def choose_recipe(runs: Iterable[DevRun]) -> dict[tuple[str, int | None], Recipe
     for run in runs:
         grouped[(run.task, run.shots)].append(run)
     return {key: _choose_one(group) for key, group in grouped.items()}
+
+
+# The recorded recipes: each is what `choose_recipe` picked from the dev runs of the study it
+# names in docs/results/evidence.db (benchmarks/evidence.sh, stage `recipes`); K per class, or
+# None for the whole training split. tests/bench/test_recipes.py checks them against the store.
+for _task, _shots, _recipe in (
+    ("digits-mlp", 16, Recipe(lr=1e-3, epochs=49, dev_shots=16, evidence="recipe-16")),
+    ("fashion-mnist-cnn", 16, Recipe(lr=3e-3, epochs=34, dev_shots=16, evidence="recipe-16")),
+    ("digits-mlp", 64, Recipe(lr=3e-3, epochs=40, dev_shots=64, evidence="recipe-64")),
+    ("fashion-mnist-cnn", 64, Recipe(lr=1e-3, epochs=37, dev_shots=64, evidence="recipe-64")),
+    ("digits-mlp", None, Recipe(lr=3e-3, epochs=44, dev_shots=20, evidence="recipe-full-digits")),
+):
+    register_recipe(_task, _shots, _recipe)
