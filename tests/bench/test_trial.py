@@ -80,6 +80,14 @@ def test_best_dev_checkpoint_is_scored_on_test_once(monkeypatch) -> None:
     assert result.value == 0.5 and result.curves["dev_accuracy"] == [0.2, 0.9, 0.4]
 
 
+def test_best_checkpoint_when_evaluated_every_other_epoch(monkeypatch) -> None:
+    calls = _scripted_evaluation(monkeypatch, [0.3, 0.8, 0.5])
+    spec = _spec("digits-mlp", "none", epochs=5, eval_every=2, select="best", dev_shots=4)
+    result = run_trial(spec)
+    assert result.metrics["best_epoch"] == 4 and result.metrics["dev_accuracy"] == 0.8
+    assert calls[-1][1] == calls[1][1]
+
+
 def test_best_checkpoint_of_a_lower_is_better_metric(monkeypatch) -> None:
     calls = _scripted_evaluation(monkeypatch, [50.0, 20.0, 30.0])
     spec = _spec("pd-lm-gpt2", "none", 8, epochs=3, batch_size=8, select="best", dev_shots=4)

@@ -34,6 +34,7 @@ split, without an optimizer, and runs the method ``none`` only.
 from __future__ import annotations
 
 import contextlib
+import math
 import platform
 import resource
 import time
@@ -388,7 +389,7 @@ class _Scoring:
         self.dev_shots = int(settings["dev_shots"]) if uses_dev else 0
         self.curve = f"dev_{task.metric}" if uses_dev else task.metric
         self.scores: list[float] = []
-        self.best_epoch = 0
+        self.best_epoch, self.best_value = 0, math.nan
         self.state: dict[str, Tensor] | None = None
 
     def observe(self, model: nn.Module, epoch: int, value: float) -> None:
@@ -398,14 +399,14 @@ class _Scoring:
         )
         self.scores.append(value)
         if self.best and improved:
-            self.best_epoch = epoch + 1
+            self.best_epoch, self.best_value = epoch + 1, value
             self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     def final(self, score_test: Any, model: nn.Module) -> dict[str, float]:
         """The final metrics; restores the best checkpoint first under ``select="best"``."""
         if self.best and self.state is not None:
             model.load_state_dict(self.state)
-        watched = self.scores[self.best_epoch - 1] if self.best else self.scores[-1]
+        watched = self.best_value if self.best else self.scores[-1]
         if self.curve == self.metric:  # test watched, last epoch reported
             return {self.metric: watched}
         final = {f"dev_{self.metric}": watched}
