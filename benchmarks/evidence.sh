@@ -6,7 +6,10 @@
 # resumes: finished runs are kept. Every run trains on one thread (the trial default).
 #
 #   bash benchmarks/evidence.sh recipes & bash benchmarks/evidence.sh recipes; wait
-#   bash benchmarks/evidence.sh studies & bash benchmarks/evidence.sh studies; wait
+#   (record the chosen recipes in src/torch_rdrop/bench/tasks/recipes.py)
+#   bash benchmarks/evidence.sh fewshot & bash benchmarks/evidence.sh fewshot; wait
+#   bash benchmarks/evidence.sh alphas ...; (write the chosen alphas into the `full` stage)
+#   bash benchmarks/evidence.sh full ...
 #   bash benchmarks/evidence.sh report      # only rewrite docs/results/ from the store
 #   bash benchmarks/evidence.sh appendix    # the earlier short-recipe K = 16 studies
 #
@@ -22,9 +25,9 @@ DB=${DB:-docs/results/evidence.db}
 FINAL="-p eval_every=1000"  # fixed epochs, the test split is scored once, after the last epoch
 STAGE=${1:-all}
 APPENDIX=main,main-tagging,main-generation,main-extra,fewshot,sensitivity,sweep-digits-rdrop,semi,variant-passes,variant-divergence,variant-layout,variant-cheap,bbc-cnn-dropout,reference,reference-fewshot
-RECIPES=recipe-16,recipe-64,recipe-16-minilm,recipe-full-digits,recipe-full-text,recipe-full-bbc,recipe-full-wsj
-ALPHAS=alpha-full-digits,alpha-full-text,alpha-full-bbc,alpha-full-wsj
-STUDIES=fewshot-16,fewshot-64,fewshot-16-minilm,full-digits,full-text,full-bbc,full-wsj
+RECIPES=recipe-16,recipe-64,recipe-16-minilm,recipe-full-digits,recipe-full-text,recipe-full-wsj
+ALPHAS=alpha-full-digits,alpha-full-text,alpha-full-wsj
+STUDIES=fewshot-16,fewshot-16-minilm,full-digits,full-text,full-wsj
 
 # dev runs of `none`: recipe STUDY K DEV_SHOTS EPOCHS LRS SEEDS TASKS
 recipe() {
@@ -36,14 +39,25 @@ if [ "$STAGE" = recipes ] || [ "$STAGE" = all ]; then
   recipe recipe-16 16 16 60 3e-4,1e-3,3e-3 0-2 digits-mlp,fashion-mnist-cnn
   recipe recipe-64 64 64 40 3e-4,1e-3,3e-3 0-2 digits-mlp,fashion-mnist-cnn
   recipe recipe-full-digits full 20 60 3e-4,1e-3,3e-3 0-2 digits-mlp
-  recipe recipe-full-text full 100 15 3e-4,1e-3,3e-3 0-1 uncertainty-cnn,mr-cnn
-  recipe recipe-full-bbc full 40 15 3e-4,1e-3,3e-3 0-1 bbc-cnn
-  recipe recipe-full-wsj full 10 40 3e-4,1e-3,3e-3 0-1 wsj-pos-lstm
   recipe recipe-16-minilm 16 16 40 2e-5,5e-5,1e-4 0-2 mr-minilm
+  recipe recipe-full-text full 100 15 3e-4,1e-3,3e-3 0-1 uncertainty-cnn,mr-cnn
+  recipe recipe-full-wsj full 10 40 3e-4,1e-3,3e-3 0-1 wsj-pos-lstm
 fi
 
-# R-Drop's alpha chosen on dev for the full-data study, with the recorded recipes (test never
-# scored): alpha STUDY DEV_SHOTS TASK
+# The studies: every task with its recorded recipe (best dev checkpoint, scored on test once),
+# its data set's reference model on the same splits in the same grid, seeds 0-4.
+study() { $RDROP bench --storage "$DB" --seeds 0-4 -p select=best "$@"; }
+
+if [ "$STAGE" = fewshot ] || [ "$STAGE" = all ]; then
+  # few-shot (Meituan's claim): the 8 methods at their defaults, K = 16, a dev split of K
+  study --study fewshot-16 --shots 16 -p dev_shots=16 --methods all \
+    --tasks digits-mlp,fashion-mnist-cnn,digits-pixel-logreg,fashion-mnist-pixel-logreg
+  study --study fewshot-16-minilm --shots 16 -p dev_shots=16 --methods all \
+    --tasks mr-minilm,mr-tfidf-logreg
+fi
+
+# R-Drop's alpha for the full-data study, chosen on dev with the recorded recipes (the test
+# split never scored): alpha STUDY DEV_SHOTS TASKS
 alpha() {
   $RDROP bench --storage "$DB" --study "$1" --methods rdrop --shots full --seeds 0-1 \
     -p score_on=dev -p select=best -p dev_shots="$2" -p rdrop.alpha=1,4,16 --tasks "$3"
@@ -51,32 +65,19 @@ alpha() {
 
 if [ "$STAGE" = alphas ] || [ "$STAGE" = all ]; then
   alpha alpha-full-digits 20 digits-mlp
-  alpha alpha-full-text 100 uncertainty-cnn,mr-cnn
-  alpha alpha-full-bbc 40 bbc-cnn
+  alpha alpha-full-text 100 uncertainty-cnn
   alpha alpha-full-wsj 10 wsj-pos-lstm
 fi
 
-# The studies: every task with its recorded recipe (best dev checkpoint, scored on test once),
-# its data set's reference model on the same splits in the same grid, seeds 0-4.
-study() { $RDROP bench --storage "$DB" --seeds 0-4 -p select=best "$@"; }
-
-if [ "$STAGE" = studies ] || [ "$STAGE" = all ]; then
-  # few-shot (Meituan's claim): the 8 methods at their defaults, K = 16 and 64, dev split of K
-  study --study fewshot-16 --shots 16 -p dev_shots=16 --methods all \
-    --tasks digits-mlp,fashion-mnist-cnn,digits-pixel-logreg,fashion-mnist-pixel-logreg
-  study --study fewshot-64 --shots 64 -p dev_shots=64 --methods all \
-    --tasks digits-mlp,fashion-mnist-cnn,digits-pixel-logreg,fashion-mnist-pixel-logreg
-  study --study fewshot-16-minilm --shots 16 -p dev_shots=16 --methods all \
-    --tasks mr-minilm,mr-tfidf-logreg
-  # full training split (the paper's claim): none, rdrop at the paper's alpha converted to the
-  # per-example mean (0.5 x batch 32 = 16 for text classification, ViT's 0.3 x 32 = 9.6 for
-  # images, the per-token 1.0 for tagging) and at the alpha chosen on dev (alphas stage)
+if [ "$STAGE" = full ] || [ "$STAGE" = all ]; then
+  # the whole training split (the paper's claim): none; rdrop at the paper's alpha converted to
+  # this library's per-example mean (BERT's 0.5 summed over a batch of 32 = 16 for text, ViT's
+  # 0.3 x 32 = 9.6 for images, the per-token 1.0 of the LM for tagging); rdrop at the alpha
+  # chosen on dev (stage alphas)
   study --study full-digits --shots full -p dev_shots=20 --methods none,rdrop \
     -p rdrop.alpha=9.6,ALPHA_DIGITS --tasks digits-mlp,digits-pixel-logreg
   study --study full-text --shots full -p dev_shots=100 --methods none,rdrop \
-    -p rdrop.alpha=16,ALPHA_TEXT --tasks uncertainty-cnn,mr-cnn,uncertainty-tfidf-logreg,mr-tfidf-logreg
-  study --study full-bbc --shots full -p dev_shots=40 --methods none,rdrop \
-    -p rdrop.alpha=16,ALPHA_BBC --tasks bbc-cnn,bbc-tfidf-logreg
+    -p rdrop.alpha=16,ALPHA_TEXT --tasks uncertainty-cnn,uncertainty-tfidf-logreg
   study --study full-wsj --shots full -p dev_shots=10 --methods none,rdrop \
     -p rdrop.alpha=1,ALPHA_WSJ --tasks wsj-pos-lstm,wsj-pos-most-frequent-tag
 fi
@@ -117,7 +118,7 @@ bbc-tfidf-logreg
     --seeds 0-2 --shots 8,16,32,64
 fi
 
-if [ "$STAGE" != recipes ]; then
+if [ "$STAGE" = report ] || [ "$STAGE" = all ]; then
   $RDROP report --storage "$DB" --study "$STUDIES,$RECIPES,$ALPHAS,$APPENDIX" --appendix "$APPENDIX" \
     --out docs/results --title "R-Drop on real data: the evidence" --preface docs/results/conclusions.md
 fi
