@@ -123,3 +123,10 @@ def test_an_appendix_study_must_be_in_the_report(tmp_path: Path) -> None:
 def test_write_book_names_an_appendix_study_it_does_not_hold(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"appendix study 'zz' is not one of .* \(a\)"):
         write_book([Section("a", "grid")], tmp_path, "T", appendix=["zz"])
+
+
+def test_a_sweep_plot_names_the_metric_of_its_task() -> None:
+    from torch_rdrop.bench.report.book import _sweep_metric
+
+    assert _sweep_metric(Section("s", "sweep", attrs={"task": "digits-mlp"})) == "accuracy"
+    assert _sweep_metric(Section("s", "sweep", attrs={"task": "no-such-task"})) == "metric"
