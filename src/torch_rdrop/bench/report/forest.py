@@ -72,7 +72,7 @@ def forest_rows(report: Report) -> list[ForestRow]:
     groups = sorted(report.groups, key=lambda group: tasks.index(group[0]))  # stable: K kept
     rows = []
     for group in groups:
-        metric, greater = report.group_metric.get(group, (report.metric, report.greater_is_better))
+        metric, greater = report.metric_of(group)
         for arm in report.groups[group]:
             p = arm.paired
             if p is None or p.n == 0:

@@ -10,6 +10,9 @@ At the top, the "did it learn?" gate (:mod:`torch_rdrop.bench.report.gate`): eac
 against the reference model of its data set on the same K and seeds. A group whose ``none`` does
 not beat its reference is marked and kept out of win/tie/loss and the ranking (counted apart).
 Reference tasks are not groups of their own: they are the gate's yardstick.
+
+The plots open with the forest plot of the paired differences to ``none``
+(:mod:`torch_rdrop.bench.report.forest`); every axis that holds a value names its metric.
 """
 
 from __future__ import annotations
