@@ -13,7 +13,7 @@ import contextlib
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -369,15 +369,32 @@ def report(
         Path | None,
         typer.Option(help="Markdown file placed at the top of a multi-study report (conclusions)."),
     ] = None,
+    appendix: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated studies (each also in --study) written last, under "
+            "'Appendix: earlier studies'."
+        ),
+    ] = None,
+    appendix_note: Annotated[
+        str | None, typer.Option(help="A paragraph placed under the appendix heading.")
+    ] = None,
 ) -> None:
     """Write report.md, runs.csv and PNG plots from the finished runs of a study (or several)."""
     with _clean_errors():
         names = [name.strip() for name in study.split(",")]
-        if len(names) == 1 and preface is None and title is None:
+        later = [name.strip() for name in appendix.split(",")] if appendix else []
+        missing = [name for name in later if name not in names]
+        if missing:
+            raise CommandError(f"appendix: study {missing[0]!r} is not in --study {study}")
+        if appendix_note is not None and not later:
+            raise CommandError("--appendix-note needs --appendix (the studies it introduces)")
+        if len(names) == 1 and preface is None and title is None and not later:
             _write_report(storage, study, out)
         else:
             heading = title or "R-Drop benchmark results"
-            _write_book(storage, names, out, heading, preface, _command_line(ctx))
+            _write_book(storage, names, out, heading, preface, _command_line(ctx),
+                        later, appendix_note or "")  # fmt: skip
 
 
 def _open_existing(storage: str) -> tuple[str, Any]:
@@ -388,7 +405,14 @@ def _open_existing(storage: str) -> tuple[str, Any]:
 
 
 def _write_book(
-    storage: str, names: list[str], out: Path, title: str, preface: Path | None, command: str
+    storage: str,
+    names: list[str],
+    out: Path,
+    title: str,
+    preface: Path | None,
+    command: str,
+    appendix: Sequence[str] = (),
+    appendix_note: str = "",
 ) -> None:
     from torch_rdrop.bench.engine.store import store_errors
     from torch_rdrop.bench.report.book import load_section, write_book
@@ -401,7 +425,9 @@ def _write_book(
     url, store = _open_existing(storage)
     with store_errors(url):
         sections = [load_section(store, name) for name in names]
-    paths = write_book(sections, out, title, text, command)
+    paths = write_book(
+        sections, out, title, text, command, appendix=appendix, appendix_note=appendix_note
+    )
     for section in sections:
         done = len(section.records) if section.kind == "grid" else len(section.trials)
         console.print(f"{section.study}: {section.kind}, {done} finished")

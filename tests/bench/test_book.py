@@ -6,8 +6,10 @@ import csv
 from pathlib import Path
 
 import optuna
+import pytest
 from typer.testing import CliRunner
 
+from torch_rdrop.bench.report.book import Section, write_book
 from torch_rdrop.cli import app
 
 runner = CliRunner()
@@ -84,3 +86,47 @@ def test_a_missing_study_or_preface_is_one_error_line(tmp_path: Path) -> None:
         app, ["report", "--storage", db, "--study", "a,b", "--preface", str(tmp_path / "no.md")]
     )
     assert result.exit_code == 1 and "is not a file" in result.stderr
+
+
+def test_appendix_studies_come_last_under_their_own_heading(tmp_path: Path) -> None:
+    db = str(tmp_path / "runs.db")
+    _fill(db)
+    out = tmp_path / "book"
+    note = "Run before the recipes were fixed; kept for the record."
+    _run(
+        "report", "--storage", db, "--study", "a,b,c", "--out", str(out),
+        "--appendix", "c,a", "--appendix-note", note,
+    )  # fmt: skip
+    text = (out / "report.md").read_text()
+    order = ["\n## b\n", "\n## Appendix: earlier studies\n\n" + note + "\n", "\n### a\n",
+             "\n### c\n"]  # fmt: skip
+    at = [text.index(part) for part in order]
+    assert at == sorted(at), at  # b, the heading, its note, then a and c in --study order
+    assert "\n## a\n" not in text and "\n## c\n" not in text
+    assert "\n#### digits, K = 4\n" in text and "\n### digits, K = 4\n" in text  # a, b
+    assert "Studies: [b](#b); in the appendix: [a](#a), [c](#c)" in text
+    assert "![a-forest](a-forest.png)\n![a-bars](a-bars.png)" in text  # the forest plot first
+    plain = tmp_path / "plain"
+    _run("report", "--storage", db, "--study", "a,b", "--out", str(plain), "--appendix", "b")
+    assert "## Appendix: earlier studies\n\n### b\n" in (plain / "report.md").read_text()
+
+
+def test_an_appendix_study_must_be_in_the_report(tmp_path: Path) -> None:
+    args = ["report", "--storage", str(tmp_path / "none.db"), "--study", "a,b"]
+    result = runner.invoke(app, [*args, "--appendix", "b,zz"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: appendix: study 'zz' is not in --study a,b"
+    result = runner.invoke(app, [*args, "--appendix-note", "text"])
+    assert result.exit_code == 1 and "--appendix-note needs --appendix" in result.stderr
+
+
+def test_write_book_names_an_appendix_study_it_does_not_hold(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"appendix study 'zz' is not one of .* \(a\)"):
+        write_book([Section("a", "grid")], tmp_path, "T", appendix=["zz"])
+
+
+def test_a_sweep_plot_names_the_metric_of_its_task() -> None:
+    from torch_rdrop.bench.report.book import _sweep_metric
+
+    assert _sweep_metric(Section("s", "sweep", attrs={"task": "digits-mlp"})) == "accuracy"
+    assert _sweep_metric(Section("s", "sweep", attrs={"task": "no-such-task"})) == "metric"

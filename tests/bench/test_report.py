@@ -72,8 +72,8 @@ def test_files_are_written(tmp_path: Path) -> None:
     names = sorted(p.name for p in paths)
     assert names == sorted(
         [
-            "report.md", "runs.csv", "bars.png", "accuracy_vs_k.png", "learning_curves.png",
-            "sensitivity_t_8_rdrop.png",
+            "report.md", "runs.csv", "forest.png", "bars.png", "accuracy_vs_k.png",
+            "learning_curves.png", "sensitivity_t_8_rdrop.png",
         ]
     )  # fmt: skip
     for path in paths:

@@ -41,12 +41,17 @@ def test_paired_comparison_by_hand() -> None:
     assert p.t_pvalue == pytest.approx(0.0576, abs=5e-4)
     # Wilcoxon: |d| ranks 2, 3.5, 1, 5, 3.5; negative rank sum 1; exact two-sided p = 4/32
     assert p.wilcoxon_pvalue == pytest.approx(0.125, abs=1e-3)
+    # 95 % t interval of d: .034 -+ t(.975, 4) * .028810 / √5 = .034 -+ 2.776445 * .012884
+    assert p.ci_low == pytest.approx(0.034 - 0.035772, abs=1e-5)
+    assert p.ci_high == pytest.approx(0.034 + 0.035772, abs=1e-5)
+    assert (p.ci_low > 0) == (p.t_pvalue < 0.05)  # the interval and the t-test agree
 
 
 def test_paired_comparison_degenerate_cases() -> None:
     assert paired_comparison({0: 1.0}, {1: 1.0}).n == 0
     one = paired_comparison({0: 0.9}, {0: 0.8})
     assert one.n == 1 and one.mean_diff == pytest.approx(0.1) and math.isnan(one.t_pvalue)
+    assert math.isnan(one.ci_low) and math.isnan(one.ci_high)  # one pair: no interval
     same = paired_comparison({0: 0.5, 1: 0.7}, {0: 0.5, 1: 0.7})
     assert (same.t_pvalue, same.wilcoxon_pvalue) == (1.0, 1.0)
     shifted = paired_comparison({0: 0.6, 1: 0.8, 2: 0.7}, {0: 0.5, 1: 0.7, 2: 0.6})

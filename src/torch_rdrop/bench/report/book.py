@@ -5,7 +5,8 @@ Each study becomes a section: the commands that filled it (remembered by ``rdrop
 of :mod:`torch_rdrop.bench.report.grid` (its "did it learn?" gate finds reference runs in any
 study of the book, e.g. one named ``reference``); for a sweep, its best trials and a plot of the
 dev metric against each hyper-parameter. ``runs.csv`` holds every finished grid run with its
-study; an optional preface (hand-written conclusions) opens ``report.md``.
+study; an optional preface (hand-written conclusions) opens ``report.md``. Studies named as the
+*appendix* come last, under "Appendix: earlier studies" and an optional note, one level deeper.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from torch_rdrop.bench.report.grid import (
     runs_table,
     write_plots,
 )
+from torch_rdrop.bench.report.plotting import metric_label
 from torch_rdrop.bench.report.recipes import is_recipe_study, recipe_markdown
 
 if TYPE_CHECKING:
@@ -100,7 +102,11 @@ def _slug(name: str) -> str:
 
 
 def _grid_section(
-    section: Section, out: Path, written: list[Path], references: Sequence[RunRecord] = ()
+    section: Section,
+    out: Path,
+    written: list[Path],
+    references: Sequence[RunRecord] = (),
+    level: int = 3,
 ) -> list[str]:
     records = section.records
     if not records:
@@ -117,7 +123,17 @@ def _grid_section(
         "in total.",
         "",
     ]
-    return lines + grid_markdown(report, [p.name for p in plots], level=3)
+    return lines + grid_markdown(report, [p.name for p in plots], level=level)
+
+
+def _sweep_metric(section: Section) -> str:
+    """The metric of the swept task, or ``metric`` when the task is not in the catalog."""
+    from torch_rdrop.bench.tasks import get_task
+
+    try:
+        return get_task(str(section.attrs.get("task"))).metric
+    except (KeyError, ValueError):
+        return "metric"
 
 
 def _plot_sweep(section: Section, path: Path) -> bool:
@@ -133,7 +149,8 @@ def _plot_sweep(section: Section, path: Path) -> bool:
         if name in ("alpha", "epsilon", "step_size", "adv_lr"):
             ax.set_xscale("log")
         ax.set_xlabel(name)
-        ax.set_ylabel("mean dev metric")
+        ax.set_ylabel(metric_label(f"dev {_sweep_metric(section)}", "mean over seeds",
+                                   section.greater_is_better))  # fmt: skip
     fig.suptitle(f"sweep {section.study}: {section.attrs.get('method')} on "
                  f"{section.attrs.get('task')}, K = {section.attrs.get('shots')}")  # fmt: skip
     fig.tight_layout()
@@ -172,17 +189,45 @@ def _sweep_section(section: Section, out: Path, written: list[Path], top: int = 
     return lines
 
 
+def _section_lines(
+    section: Section, out: Path, plots: list[Path], every_run: Sequence[RunRecord], level: int
+) -> list[str]:
+    """One study's heading at ``level``, its commands, then its grid or sweep body."""
+    lines = [f"{'#' * level} {section.study}", "", *_commands_block(section.commands)]
+    if section.kind == "sweep":
+        return lines + _sweep_section(section, out, plots)
+    return lines + _grid_section(section, out, plots, every_run, level=level + 1)
+
+
 def write_book(
     sections: Sequence[Section],
     out: Path | str,
     title: str,
     preface: str = "",
     report_command: str = "",
+    *,
+    appendix: Sequence[str] = (),
+    appendix_note: str = "",
 ) -> list[Path]:
     """Write ``report.md`` (a section per study), ``runs.csv`` (every grid run, with its study)
-    and the plots into ``out``; return the paths written."""
+    and the plots into ``out``; return the paths written.
+
+    The studies named in ``appendix`` (each one of ``sections``) are written after the others, in
+    the order of ``sections``, under a level-2 heading "Appendix: earlier studies" followed by
+    ``appendix_note`` if given, their own headings one level deeper.
+    """
     if not sections:
         raise ValueError("sections must name at least one study")
+    names = [s.study for s in sections]
+    unknown = [name for name in appendix if name not in names]
+    if unknown:
+        raise ValueError(
+            f"appendix study {unknown[0]!r} is not one of the report's studies "
+            f"({', '.join(names)}): name it in --study too"
+        )
+    main = [s for s in sections if s.study not in appendix]
+    later = [s for s in sections if s.study in appendix]
+    sections = [*main, *later]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     plots: list[Path] = []
@@ -200,14 +245,21 @@ def write_book(
     for section in sections:
         lines += [f"# {section.study}", *section.commands]
     lines += [report_command or "rdrop report ...", "```", ""]
-    lines += ["Studies: " + ", ".join(f"[{s.study}](#{_slug(s.study)})" for s in sections), ""]
+    listed = "Studies: " + ", ".join(f"[{s.study}](#{_slug(s.study)})" for s in main)
+    if later:
+        listed += "; in the appendix: " + ", ".join(
+            f"[{s.study}](#{_slug(s.study)})" for s in later
+        )
+    lines += [listed, ""]
     every_run = [r for s in sections if s.kind == "grid" for r in s.records]  # for the gate
-    for section in sections:
-        lines += [f"## {section.study}", "", *_commands_block(section.commands)]
-        if section.kind == "sweep":
-            lines += _sweep_section(section, out, plots)
-        else:
-            lines += _grid_section(section, out, plots, every_run)
+    for section in main:
+        lines += _section_lines(section, out, plots, every_run, level=2)
+    if later:
+        lines += ["## Appendix: earlier studies", ""]
+        if appendix_note.strip():
+            lines += [appendix_note.strip(), ""]
+        for section in later:
+            lines += _section_lines(section, out, plots, every_run, level=3)
     (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
     tables = [
         runs_table(s.records).assign(study=s.study)

@@ -10,6 +10,9 @@ At the top, the "did it learn?" gate (:mod:`torch_rdrop.bench.report.gate`): eac
 against the reference model of its data set on the same K and seeds. A group whose ``none`` does
 not beat its reference is marked and kept out of win/tie/loss and the ranking (counted apart).
 Reference tasks are not groups of their own: they are the gate's yardstick.
+
+The plots open with the forest plot of the paired differences to ``none``
+(:mod:`torch_rdrop.bench.report.forest`); every axis that holds a value names its metric.
 """
 
 from __future__ import annotations
@@ -26,12 +29,20 @@ import numpy as np
 from torch_rdrop.bench.engine.runner import RunRecord, finished_runs
 from torch_rdrop.bench.engine.spec import shots_label
 from torch_rdrop.bench.engine.store import import_optuna, load_existing_study
+from torch_rdrop.bench.report.forest import forest_rows, plot_forest
 from torch_rdrop.bench.report.gate import (
     DID_NOT_LEARN,
     LearningCheck,
     check_learning,
     is_reference_task,
     reference_runs,
+)
+from torch_rdrop.bench.report.plotting import (
+    curve_label,
+    grid_axes,
+    import_or_explain,
+    metric_label,
+    pyplot,
 )
 from torch_rdrop.bench.report.stats import (
     Paired,
@@ -55,6 +66,7 @@ __all__ = [
     "arm_label",
     "baseline_of",
     "build_report",
+    "curve_name",
     "grid_markdown",
     "import_or_explain",
     "load_runs",
@@ -67,6 +79,15 @@ __all__ = [
 ]
 
 BASELINE = "none"
+FOREST_NOTE = (
+    "The first plot is a forest plot: for each task, K and arm, the paired difference arm − "
+    "`none` (the Δ of the tables: its mean over the seeds both ran) with its 95 % t interval, "
+    "which excludes 0 exactly when the paired t-test has p < 0.05. One panel per metric; each "
+    "difference keeps the metric's sign, so for a lower-is-better metric (named so on its axis) "
+    "an improvement is negative. Rows of groups that did not learn are kept, drawn hollow and "
+    "grey and labelled *did not learn*; a single seed shows its point without an interval. The "
+    "bar chart after it shows the raw means."
+)
 Group = tuple[str, str]  # (task, K label)
 
 
@@ -137,6 +158,8 @@ class Report:
 
     ``metric`` and ``greater_is_better`` describe the whole report when every group shares them
     (``"metric"`` otherwise); ``group_metric`` holds each group's own metric and direction.
+    ``curves`` holds each arm's mean per-epoch curve, and ``curve_names`` the name of the curve
+    drawn for the group: ``<metric>``, or ``dev_<metric>`` when the runs kept only the dev curve.
     """
 
     metric: str
@@ -150,6 +173,11 @@ class Report:
     learning: dict[Group, list[LearningCheck]] = field(default_factory=dict)
     unlearned_win_tie_loss: dict[str, WinTieLoss] = field(default_factory=dict)
     reference_groups: dict[Group, list[float]] = field(default_factory=dict)
+    curve_names: dict[Group, str] = field(default_factory=dict)
+
+    def metric_of(self, group: Group) -> tuple[str, bool]:
+        """The metric of ``group`` and whether higher is better."""
+        return self.group_metric.get(group, (self.metric, self.greater_is_better))
 
     def learned(self, group: Group) -> bool:
         """False when a ``none`` of ``group`` did not beat its reference model."""
@@ -224,6 +252,16 @@ def _arm_order(runs: Mapping[int, RunRecord]) -> tuple[Any, ...]:
     return (rank, point.method, tuple((k, _numeric_first(v)) for k, v in point.params))
 
 
+def curve_name(runs: Iterable[RunRecord], metric: str) -> str:
+    """The per-epoch curve to draw for ``runs``: ``metric`` when every run kept it, else
+    ``dev_<metric>`` when every run kept that one, else ``metric`` (then nothing is drawn)."""
+    runs = list(runs)
+    for name in (metric, f"dev_{metric}"):
+        if all(r.result.curves.get(name) for r in runs):
+            return name
+    return metric
+
+
 def _last_train_loss(runs: Iterable[RunRecord]) -> float:
     """The mean over runs of the training loss of their last epoch; NaN when none recorded it."""
     last = [r.result.curves["train_loss"][-1] for r in runs if r.result.curves.get("train_loss")]
@@ -267,6 +305,7 @@ def build_report(
         greater_here = all(r.result.greater_is_better for r in runs_here)
         metric_here = runs_here[0].result.metric
         report.group_metric[group] = (metric_here, greater_here)
+        curve = report.curve_names[group] = curve_name(runs_here, metric_here)
         checks = [
             check_learning(
                 group, arm, {s: r.result.value for s, r in sorted(runs.items())}, metric_here,
@@ -290,7 +329,7 @@ def build_report(
             if paired is not None:
                 counted = win_tie_loss([paired], level, greater_here)
                 counts[arm] = counts.get(arm, WinTieLoss()) + counted
-            curves = [r.result.curves.get(r.result.metric, []) for r in runs.values()]
+            curves = [r.result.curves.get(curve, []) for r in runs.values()]
             length = min(len(c) for c in curves)
             if length:
                 mean_curve = np.mean([c[:length] for c in curves], axis=0)
@@ -333,14 +372,6 @@ def runs_table(records: Sequence[RunRecord]) -> pandas.DataFrame:  # noqa: F821
         row.update({f"version_{k}": v for k, v in result.versions.items()})
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def import_or_explain(name: str) -> Any:
-    """Import ``name`` (pandas, matplotlib), or say which extra installs it."""
-    try:
-        return __import__(name)
-    except ImportError as exc:
-        raise ImportError(f"the report needs {name}: pip install 'torch-rdrop[bench]'") from exc
 
 
 def _fmt(value: float, digits: int = 4) -> str:
@@ -527,7 +558,10 @@ def grid_markdown(report: Report, plots: Sequence[str] = (), level: int = 2) -> 
         lines += ["No group learned: nothing to rank.", ""]
     lines += _cost_lines(report, h)
     if plots:
-        lines += [f"{h} Plots", ""] + [f"![{Path(p).stem}]({p})" for p in plots] + [""]
+        lines += [f"{h} Plots", ""]
+        if any(Path(p).name.endswith("forest.png") for p in plots):
+            lines += [FOREST_NOTE, ""]
+        lines += [f"![{Path(p).stem}]({p})" for p in plots] + [""]
     return lines
 
 
@@ -536,28 +570,9 @@ def _markdown(report: Report, title: str, notes: Sequence[str], plots: Sequence[
     return "\n".join(lines)
 
 
-def pyplot() -> Any:
-    """``matplotlib.pyplot`` on the file-only Agg backend."""
-    matplotlib = import_or_explain("matplotlib")
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _grid_axes(plt: Any, count: int, size: tuple[float, float] = (4.5, 3.4)) -> tuple[Any, list]:
-    cols = min(3, count)
-    rows = math.ceil(count / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False)
-    flat = list(axes.ravel())
-    for ax in flat[count:]:
-        ax.set_visible(False)
-    return fig, flat[:count]
-
-
 def _plot_bars(report: Report, path: Path) -> None:
     plt = pyplot()
-    fig, axes = _grid_axes(plt, len(report.groups))
+    fig, axes = grid_axes(plt, len(report.groups))
     for ax, ((task, shots), rows) in zip(axes, report.groups.items(), strict=True):
         means = [row.summary.mean for row in rows]
         errors = [0.0 if math.isnan(r.summary.half_width) else r.summary.half_width for r in rows]
@@ -569,7 +584,8 @@ def _plot_bars(report: Report, path: Path) -> None:
         ax.set_ylim(low - pad, high + pad)
         learned = "" if report.learned((task, shots)) else " (did not learn)"
         ax.set_title(f"{task}, K = {shots}{learned}")
-        ax.set_ylabel(f"{report.metric} (mean, 95 % CI)")
+        metric, greater = report.metric_of((task, shots))
+        ax.set_ylabel(metric_label(metric, "mean, 95 % CI", greater))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -586,7 +602,7 @@ def _plot_shots(report: Report, path: Path) -> bool:
     if not tasks:
         return False
     plt = pyplot()
-    fig, axes = _grid_axes(plt, len(tasks))
+    fig, axes = grid_axes(plt, len(tasks))
     for ax, (task, arms) in zip(axes, tasks.items(), strict=True):
         labels = sorted(
             {s for points in arms.values() for s, _ in points},
@@ -601,7 +617,8 @@ def _plot_shots(report: Report, path: Path) -> bool:
             ax.fill_between(xs, means - half, means + half, alpha=0.15)
         ax.set_xticks(range(len(labels)), labels)
         ax.set_xlabel("K (examples per class)")
-        ax.set_ylabel(report.metric)
+        metric, greater = next(report.metric_of(g) for g in report.groups if g[0] == task)
+        ax.set_ylabel(metric_label(metric, "mean, 95 % CI", greater))
         ax.set_title(task)
         ax.legend(fontsize="small")
     fig.tight_layout()
@@ -614,12 +631,14 @@ def _plot_curves(report: Report, path: Path) -> bool:
     if not any(len(c) > 1 for arms in report.curves.values() for c in arms.values()):
         return False  # evaluated once per run: no curve to draw
     plt = pyplot()
-    fig, axes = _grid_axes(plt, len(report.curves))
+    fig, axes = grid_axes(plt, len(report.curves))
     for ax, ((task, shots), arms) in zip(axes, report.curves.items(), strict=True):
         for arm, curve in sorted(arms.items()):
             ax.plot(range(1, len(curve) + 1), curve, label=arm)
         ax.set_xlabel("epoch")
-        ax.set_ylabel(f"{report.metric} (mean over seeds)")
+        metric, greater = report.metric_of((task, shots))
+        name = curve_label(report.curve_names.get((task, shots), metric), metric)
+        ax.set_ylabel(metric_label(name, "mean over seeds", greater))
         ax.set_title(f"{task}, K = {shots}")
         ax.legend(fontsize="small")
     fig.tight_layout()
@@ -639,11 +658,13 @@ def _plot_sensitivity(records: Sequence[RunRecord], out: Path, prefix: str = "")
     cells: dict[tuple[str, str, str], dict[tuple[Any, Any], list[float]]] = defaultdict(
         lambda: defaultdict(list)
     )
+    metrics: dict[tuple[str, str, str], tuple[str, bool]] = {}
     for r in records:
         params = dict(r.point.params)
         if "alpha" in params or "dropout" in params:
             where = (r.point.task, shots_label(r.point.shots), r.point.method)
             cells[where][(params.get("alpha"), params.get("dropout"))].append(r.result.value)
+            metrics[where] = (r.result.metric, r.result.greater_is_better)
     written = []
     for (task, shots, method), table in sorted(cells.items()):
         alphas = sorted({a for a, _ in table}, key=_numeric_first)
@@ -664,7 +685,9 @@ def _plot_sensitivity(records: Sequence[RunRecord], out: Path, prefix: str = "")
         ax.set_xlabel("alpha")
         ax.set_ylabel("dropout")
         ax.set_title(f"{task}, K = {shots}: {method}")
-        fig.colorbar(image, ax=ax)
+        metric, greater = metrics[(task, shots, method)]
+        bar = fig.colorbar(image, ax=ax)
+        bar.set_label(metric_label(metric, "mean over seeds", greater))
         fig.tight_layout()
         safe = "".join(c if c.isalnum() else "_" for c in f"{task}_{shots}_{method}")
         path = out / f"{prefix}sensitivity_{safe}.png"
@@ -677,11 +700,16 @@ def _plot_sensitivity(records: Sequence[RunRecord], out: Path, prefix: str = "")
 def write_plots(
     report: Report, records: Sequence[RunRecord], out: Path, prefix: str = ""
 ) -> list[Path]:
-    """The report's PNG plots (bars; accuracy vs K, learning curves and heat maps when the runs
-    have them) written into ``out`` with names starting with ``prefix``."""
-    plots = [out / f"{prefix}bars.png"] if report.groups else []
+    """The report's PNG plots written into ``out`` with names starting with ``prefix``: the forest
+    plot of the paired differences to ``none`` (:mod:`~torch_rdrop.bench.report.forest`) first,
+    then bars of the raw means, and accuracy vs K, learning curves and heat maps when the runs
+    have them."""
+    plots = []
+    if plot_forest(forest_rows(report), out / f"{prefix}forest.png"):
+        plots.append(out / f"{prefix}forest.png")
     if report.groups:
-        _plot_bars(report, plots[0])
+        plots.append(out / f"{prefix}bars.png")
+        _plot_bars(report, plots[-1])
     if _plot_shots(report, out / f"{prefix}accuracy_vs_k.png"):
         plots.append(out / f"{prefix}accuracy_vs_k.png")
     if _plot_curves(report, out / f"{prefix}learning_curves.png"):

@@ -81,14 +81,19 @@ def summarize(values: Sequence[float], confidence: float = 0.95) -> Summary:
 class Paired:
     """A method against the baseline over the seeds both have: mean difference and p-values.
 
-    ``mean_diff`` is method minus baseline; ``t_pvalue`` is the two-sided paired t-test,
-    ``wilcoxon_pvalue`` the two-sided Wilcoxon signed-rank test (NaN with fewer than 2 pairs).
+    ``mean_diff`` is method minus baseline, whatever the metric's direction; ``t_pvalue`` is the
+    two-sided paired t-test, ``wilcoxon_pvalue`` the two-sided Wilcoxon signed-rank test;
+    ``ci_low`` and ``ci_high`` bound the 95 % t interval of the mean difference (the interval
+    that excludes 0 exactly when ``t_pvalue < 0.05``). All but ``mean_diff`` are NaN with fewer
+    than 2 pairs.
     """
 
     n: int
     mean_diff: float
     t_pvalue: float
     wilcoxon_pvalue: float
+    ci_low: float = math.nan
+    ci_high: float = math.nan
 
 
 def paired_comparison(method: Mapping[int, float], baseline: Mapping[int, float]) -> Paired:
@@ -98,6 +103,8 @@ def paired_comparison(method: Mapping[int, float], baseline: Mapping[int, float]
     ...                       {0: 0.85, 1: 0.78, 2: 0.71, 3: 0.9})
     >>> p.n, round(p.mean_diff, 4), round(p.t_pvalue, 4), round(p.wilcoxon_pvalue, 4)
     (4, 0.0275, 0.1514, 0.25)
+    >>> round(p.ci_low, 4), round(p.ci_high, 4)
+    (-0.0182, 0.0732)
     >>> paired_comparison({0: 1.0, 1: 1.0}, {0: 1.0, 1: 1.0}).t_pvalue
     1.0
     """
@@ -108,15 +115,17 @@ def paired_comparison(method: Mapping[int, float], baseline: Mapping[int, float]
     mean = float(diffs.mean())
     if diffs.size < 2:
         return Paired(1, mean, math.nan, math.nan)
+    interval = summarize(diffs)
+    low, high = interval.ci_low, interval.ci_high
     if np.allclose(diffs, 0.0, rtol=0.0, atol=1e-12):
-        return Paired(int(diffs.size), mean, 1.0, 1.0)
+        return Paired(int(diffs.size), mean, 1.0, 1.0, low, high)
     stats = _scipy_stats()
     if np.allclose(diffs, diffs[0], rtol=0.0, atol=1e-12):
         t_p = 0.0  # a constant, non-zero difference: t is infinite
     else:
         t_p = float(stats.ttest_1samp(diffs, 0.0).pvalue)
     w_p = float(stats.wilcoxon(diffs, zero_method="wilcox").pvalue)
-    return Paired(int(diffs.size), mean, t_p, w_p)
+    return Paired(int(diffs.size), mean, t_p, w_p, low, high)
 
 
 @dataclass(frozen=True)
