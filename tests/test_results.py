@@ -34,7 +34,11 @@ def test_the_report_is_regenerated_exactly_from_the_store(tmp_path: Path) -> Non
     preface = (RESULTS / "conclusions.md").read_text(encoding="utf-8")
     store = open_storage(storage_url(str(STORE)))
     sections = [load_section(store, name) for name in _studies()]
-    write_book(sections, tmp_path, title, preface, command)
+    appendix = (RESULTS / "appendix.md").read_text(encoding="utf-8").strip()
+    write_book(
+        sections, tmp_path, title, preface, command,
+        appendix=_studies("APPENDIX"), appendix_note=appendix,
+    )  # fmt: skip
     assert (tmp_path / "report.md").read_text(encoding="utf-8") == committed
     assert (tmp_path / "runs.csv").read_text() == (RESULTS / "runs.csv").read_text()
     for line in committed.splitlines():  # every plot it shows is committed

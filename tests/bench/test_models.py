@@ -176,3 +176,38 @@ def test_scratch_models_expose_mixing_sites_and_embeddings() -> None:
     assert [n for n, _ in find_blocks(sites["BiLSTMTagger"])] == ["lstm"]
     assert [n for n, _ in find_blocks(sites["ImageCNN"])] == ["blocks.0", "blocks.1", "blocks.2"]
     assert isinstance(find_embedding(sites["TextCNN"]), nn.Embedding)
+
+
+def test_warm_started_encoder_decoder_learns_a_copy_task_and_decodes_from_cls(tmp_path) -> None:
+    from transformers import AutoTokenizer
+
+    from bench.tiny_checkpoints import bert_checkpoint
+    from torch_rdrop.bench.tasks.checkpoint import CheckpointEncoder
+    from torch_rdrop.bench.tasks.data.base import GenerationData
+
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]
+    folder = bert_checkpoint(tmp_path / "bert", words, dropout=0.0)
+    sources = tuple(" ".join(words[i : i + 3]) for i in range(4))
+    data = GenerationData("copy", sources * 2, sources * 2, range(4), range(4, 8), None, "en")
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    encoder = CheckpointEncoder(tokenizer, 16, 8, decoder_start=tokenizer.cls_token_id)
+    torch.manual_seed(0)
+    model = models.minilm_encoder_decoder(dropout=0.0, path=folder)
+    assert model.config.decoder_start_token_id == tokenizer.cls_token_id
+    batch = encoder.batch(data, range(4))
+    labels = batch.pop("labels")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(60):
+        logits = model(**batch).logits
+        loss = nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss))
+    assert losses[-1] < 0.1 * losses[0], losses[::10]
+    model.eval()
+    first = {k: batch[k][:1] for k in ("input_ids", "attention_mask")}
+    out = model.generate(**first, max_new_tokens=8)
+    assert out[0, 0] == tokenizer.cls_token_id
+    assert encoder.decode(out[0].tolist()) == sources[0]

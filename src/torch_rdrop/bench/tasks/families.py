@@ -226,6 +226,22 @@ def _bart(data: GenerationData, enc: Seq2SeqEncoder, p: float) -> nn.Module:
     return tiny_bart(len(enc.vocab), dropout=p, max_len=enc.max_source + 2)
 
 
+def _minilm_seq2seq_encoder(data: GenerationData) -> Encoder:
+    from torch_rdrop.bench.tasks.checkpoint import CheckpointEncoder
+
+    tokenizer = _minilm_tokenizer(128).tokenizer
+    return CheckpointEncoder(tokenizer, 256, 32, decoder_start=tokenizer.cls_token_id)
+
+
+def _minilm_seq2seq(data: GenerationData, enc: Encoder, p: float) -> nn.Module:
+    from torch_rdrop.bench.tasks.models import minilm_encoder_decoder
+
+    if not data.is_seq2seq:
+        raise ValueError(f"model family minilm2minilm needs source/target pairs; {data.name} has "
+                         "texts only")  # fmt: skip
+    return minilm_encoder_decoder(p)
+
+
 def _gpt2(data: GenerationData, enc: CharLMEncoder, p: float) -> nn.Module:
     from torch_rdrop.bench.tasks.models import tiny_gpt2
 
@@ -312,6 +328,20 @@ register_family(
         epochs=20,
         batch_size=16,
         lr=5e-4,
+        dropout=0.1,
+    )
+)
+register_family(
+    ModelFamily(
+        "minilm2minilm",
+        "MiniLM-L6 encoder-decoder (both sides pretrained)",
+        ("generation",),
+        languages=("en",),
+        encoder=_minilm_seq2seq_encoder,
+        model=_minilm_seq2seq,
+        epochs=10,
+        batch_size=16,
+        lr=5e-5,
         dropout=0.1,
     )
 )

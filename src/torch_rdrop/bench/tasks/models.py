@@ -380,3 +380,38 @@ def tiny_bart(
         forced_eos_token_id=3,
     )
     return BartForConditionalGeneration(config)
+
+
+def minilm_encoder_decoder(dropout: float = 0.1, path: Any = None) -> nn.Module:
+    """An encoder-decoder warm-started from all-MiniLM-L6-v2 on both sides (BERT2BERT).
+
+    The encoder and the decoder both start from the pretrained weights; the decoder's
+    self-attention is made causal, its cross-attention layers are new (random), and its output
+    layer is tied to the word embeddings. Decoding starts at ``[CLS]`` and ends at ``[SEP]``,
+    the conventions of the WordPiece tokenizer that ships with the weights (so targets are
+    tokenized with their ``[CLS] ... [SEP]``). ``dropout`` sets the hidden and attention dropout
+    of both sides. ``path`` is a BERT checkpoint folder with its tokenizer (the packaged MiniLM
+    by default).
+    """
+    import transformers
+
+    from torch_rdrop.bench.tasks.text import minilm_path, quiet_transformers
+
+    p = _check_dropout(dropout)
+    folder = str(path if path is not None else minilm_path())
+    with quiet_transformers():
+        tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        model = transformers.EncoderDecoderModel.from_encoder_decoder_pretrained(
+            folder, folder,
+            encoder_hidden_dropout_prob=p, encoder_attention_probs_dropout_prob=p,
+            decoder_hidden_dropout_prob=p, decoder_attention_probs_dropout_prob=p,
+        )  # fmt: skip
+    ids = {
+        "decoder_start_token_id": tokenizer.cls_token_id,
+        "eos_token_id": tokenizer.sep_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    for key, value in ids.items():
+        setattr(model.config, key, value)
+        setattr(model.generation_config, key, value)
+    return model

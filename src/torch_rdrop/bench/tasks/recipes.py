@@ -212,5 +212,12 @@ for _task, _shots, _recipe in (
     ("digits-mlp", 64, Recipe(lr=3e-3, epochs=40, dev_shots=64, evidence="recipe-64")),
     ("fashion-mnist-cnn", 64, Recipe(lr=1e-3, epochs=37, dev_shots=64, evidence="recipe-64")),
     ("digits-mlp", None, Recipe(lr=3e-3, epochs=44, dev_shots=20, evidence="recipe-full-digits")),
+    ("mr-minilm", 16, Recipe(lr=2e-5, epochs=40, dev_shots=16, evidence="recipe-16-minilm")),
+    ("mr-cnn", None, Recipe(lr=3e-3, epochs=15, dev_shots=100, evidence="recipe-full-text")),
+    (
+        "uncertainty-cnn",
+        None,
+        Recipe(lr=1e-3, epochs=8, dev_shots=100, evidence="recipe-full-text"),
+    ),
 ):
     register_recipe(_task, _shots, _recipe)
