@@ -631,7 +631,7 @@ def _show_tasks(names: tuple[str, ...], load: bool) -> None:
 #: The demo's tasks: an English text task (pretrained MiniLM) and an image task (an MLP on the
 #: 8x8 digits), each run with its recipe chosen on dev and next to its reference model.
 DEMO_TASKS = "mr-minilm,digits-mlp"
-DEMO_METHODS = ("none", "rdrop", "mixup", "fgm")
+DEMO_METHODS = ("none", "rdrop")
 
 
 @app.command()
@@ -645,7 +645,7 @@ def demo(
         int | None, typer.Option(help="Training epochs per run (default: each task's recipe).")
     ] = None,
 ) -> None:
-    """A real few-shot comparison: none, rdrop, mixup and fgm, next to each task's reference model.
+    """A real few-shot comparison of none and rdrop, next to each task's reference model.
 
     Each task trains with its recipe chosen on dev (K more examples per class form the dev
     split; the checkpoint with the best dev score is scored on test). The reference model of each
