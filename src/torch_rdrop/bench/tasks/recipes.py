@@ -41,6 +41,7 @@ __all__ = [
     "EPOCH_HEADROOM",
     "FLAT_FRACTION",
     "RECIPES",
+    "RECORDED",
     "DevRun",
     "Recipe",
     "RecipeChoice",
@@ -206,18 +207,17 @@ def choose_recipe(runs: Iterable[DevRun]) -> dict[tuple[str, int | None], Recipe
 # The recorded recipes: each is what `choose_recipe` picked from the dev runs of the study it
 # names in docs/results/evidence.db (benchmarks/evidence.sh, stage `recipes`); K per class, or
 # None for the whole training split. tests/bench/test_recipes.py checks them against the store.
-for _task, _shots, _recipe in (
-    ("digits-mlp", 16, Recipe(lr=1e-3, epochs=49, dev_shots=16, evidence="recipe-16")),
-    ("fashion-mnist-cnn", 16, Recipe(lr=3e-3, epochs=34, dev_shots=16, evidence="recipe-16")),
-    ("digits-mlp", 64, Recipe(lr=3e-3, epochs=40, dev_shots=64, evidence="recipe-64")),
-    ("fashion-mnist-cnn", 64, Recipe(lr=1e-3, epochs=37, dev_shots=64, evidence="recipe-64")),
-    ("digits-mlp", None, Recipe(lr=3e-3, epochs=44, dev_shots=20, evidence="recipe-full-digits")),
-    ("mr-minilm", 16, Recipe(lr=2e-5, epochs=40, dev_shots=16, evidence="recipe-16-minilm")),
-    ("mr-cnn", None, Recipe(lr=3e-3, epochs=15, dev_shots=100, evidence="recipe-full-text")),
-    (
-        "uncertainty-cnn",
-        None,
-        Recipe(lr=1e-3, epochs=8, dev_shots=100, evidence="recipe-full-text"),
-    ),
-):
+#: (task, K, Recipe(lr, epochs, dev_shots, evidence=study)); K None is the whole training split
+RECORDED: tuple[tuple[str, int | None, Recipe], ...] = (
+    ("digits-mlp", 16, Recipe(1e-3, 49, 16, evidence="recipe-16")),
+    ("fashion-mnist-cnn", 16, Recipe(3e-3, 34, 16, evidence="recipe-16")),
+    ("digits-mlp", 64, Recipe(3e-3, 40, 64, evidence="recipe-64")),
+    ("fashion-mnist-cnn", 64, Recipe(1e-3, 37, 64, evidence="recipe-64")),
+    ("mr-minilm", 16, Recipe(2e-5, 40, 16, evidence="recipe-16-minilm")),
+    ("digits-mlp", None, Recipe(3e-3, 44, 20, evidence="recipe-full-digits")),
+    ("mr-cnn", None, Recipe(3e-3, 15, 100, evidence="recipe-full-text")),
+    ("uncertainty-cnn", None, Recipe(1e-3, 8, 100, evidence="recipe-full-text")),
+    ("wsj-pos-lstm", None, Recipe(3e-3, 40, 10, evidence="recipe-full-wsj")),
+)
+for _task, _shots, _recipe in RECORDED:
     register_recipe(_task, _shots, _recipe)
