@@ -27,7 +27,7 @@ STAGE=${1:-all}
 APPENDIX=main,main-tagging,main-generation,main-extra,fewshot,sensitivity,sweep-digits-rdrop,semi,variant-passes,variant-divergence,variant-layout,variant-cheap,bbc-cnn-dropout,reference,reference-fewshot
 RECIPES=recipe-16,recipe-64,recipe-16-minilm,recipe-full-digits,recipe-full-text,recipe-full-wsj
 ALPHAS=alpha-full-digits,alpha-full-text
-STUDIES=fewshot-16,fewshot-16-minilm,full-digits,full-text
+STUDIES=fewshot-16,fewshot-64,fewshot-16-minilm,full-digits,full-text
 DIAGNOSTICS=pd-ner-steps
 
 # dev runs of `none`: recipe STUDY K DEV_SHOTS EPOCHS LRS SEEDS TASKS
@@ -50,11 +50,14 @@ fi
 study() { $RDROP bench --storage "$DB" --seeds 0-4 -p select=best "$@"; }
 
 if [ "$STAGE" = fewshot ] || [ "$STAGE" = all ]; then
-  # few-shot (Meituan's claim): the 8 methods at their defaults, K = 16, a dev split of K
+  # few-shot (Meituan's claim): the 8 methods at their defaults (4 on MiniLM: its runs cost
+  # 1-2 minutes each), K = 16 and 64, a dev split of K
   study --study fewshot-16 --shots 16 -p dev_shots=16 --methods all \
     --tasks digits-mlp,fashion-mnist-cnn,digits-pixel-logreg,fashion-mnist-pixel-logreg
   study --study fewshot-16-minilm --shots 16 -p dev_shots=16 --methods none,rdrop,mixup,fgm \
     --tasks mr-minilm,mr-tfidf-logreg
+  study --study fewshot-64 --shots 64 -p dev_shots=64 --methods all \
+    --tasks digits-mlp,fashion-mnist-cnn,digits-pixel-logreg,fashion-mnist-pixel-logreg
 fi
 
 # R-Drop's alpha for the full-data study, chosen on dev with the recorded recipes (the test

@@ -130,3 +130,19 @@ def test_a_sweep_plot_names_the_metric_of_its_task() -> None:
 
     assert _sweep_metric(Section("s", "sweep", attrs={"task": "digits-mlp"})) == "accuracy"
     assert _sweep_metric(Section("s", "sweep", attrs={"task": "no-such-task"})) == "metric"
+
+
+def test_a_recipe_study_shows_its_choice_and_a_dev_study_says_it_scored_dev(tmp_path) -> None:
+    db = str(tmp_path / "runs.db")
+    dev = ["--tasks", "digits-mlp", "--shots", "4", "--seeds", "0-1", "--storage", db,
+           "--param", "score_on=dev", "--param", "dev_shots=4", "--param", "epochs=3"]  # fmt: skip
+    _run("bench", *dev, "--methods", "none", "--param", "lr=1e-4,1e-2", "--study", "recipe")
+    _run("bench", *dev, "--methods", "rdrop", "--param", "rdrop.alpha=1,4", "--study", "alpha")
+    out = tmp_path / "book"
+    _run("report", "--storage", db, "--study", "recipe,alpha", "--out", str(out))
+    text = (out / "report.md").read_text()
+    recipe = text[text.index("## recipe") : text.index("## alpha")]
+    row = next(line for line in recipe.splitlines() if line.startswith("| digits-mlp | 4 |"))
+    assert "| 2 | 0.0001: " in row and "| 0.01 |" in row and "not recorded" in row
+    alpha = text[text.index("## alpha") :]
+    assert "Every value below is a **dev** score" in alpha and "**dev**" not in recipe

@@ -113,6 +113,7 @@ def _grid_section(
         return ["No finished runs yet.", ""]
     if is_recipe_study(records):
         return recipe_markdown(records)
+    dev_only = all(dict(r.point.params).get("score_on") == "dev" for r in records)
     report = build_report(records, references=references)
     plots = write_plots(report, records, out, prefix=f"{_slug(section.study)}-")
     written += plots
@@ -123,6 +124,12 @@ def _grid_section(
         "in total.",
         "",
     ]
+    if dev_only:
+        lines += [
+            "Every value below is a **dev** score (`score_on=dev`): these runs choose a setting; "
+            "the test split was never scored.",
+            "",
+        ]
     return lines + grid_markdown(report, [p.name for p in plots], level=level)
 
 

@@ -112,7 +112,9 @@ def recorded_recipe(task: str, shots: int | None) -> Recipe | None:
 def recipe_rows() -> list[dict[str, str]]:
     """One row per recorded recipe (for ``rdrop tasks`` and the report)."""
     rows = []
-    for (task, shots), recipe in sorted(RECIPES.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+    for (task, shots), recipe in sorted(
+        RECIPES.items(), key=lambda kv: (kv[0][0], kv[0][1] or 1e9)
+    ):
         rows.append({
             "task": task, "K": "full" if shots is None else str(shots), "lr": f"{recipe.lr:g}",
             "epochs": str(recipe.epochs), "dev per class": str(recipe.dev_shots),
