@@ -38,7 +38,7 @@ import math
 import platform
 import resource
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -402,7 +402,7 @@ class _Scoring:
             self.best_epoch, self.best_value = epoch + 1, value
             self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
-    def final(self, score_test: Any, model: nn.Module) -> dict[str, float]:
+    def final(self, score_test: Callable[[], float], model: nn.Module) -> dict[str, float]:
         """The final metrics; restores the best checkpoint first under ``select="best"``."""
         if self.best and self.state is not None:
             model.load_state_dict(self.state)
