@@ -26,7 +26,7 @@ FINAL="-p eval_every=1000"  # fixed epochs, the test split is scored once, after
 STAGE=${1:-all}
 APPENDIX=main,main-tagging,main-generation,main-extra,fewshot,sensitivity,sweep-digits-rdrop,semi,variant-passes,variant-divergence,variant-layout,variant-cheap,bbc-cnn-dropout,reference,reference-fewshot
 RECIPES=recipe-16,recipe-64,recipe-16-minilm,recipe-full-digits,recipe-full-text,recipe-full-wsj
-ALPHAS=alpha-full-digits,alpha-full-text
+ALPHAS=alpha-full-digits,alpha-full-text,alpha-full-wsj
 STUDIES=fewshot-16,fewshot-64,fewshot-16-minilm,full-digits,full-text
 DIAGNOSTICS=pd-ner-steps
 
@@ -70,6 +70,7 @@ alpha() {
 if [ "$STAGE" = alphas ] || [ "$STAGE" = all ]; then
   alpha alpha-full-digits 20 digits-mlp
   alpha alpha-full-text 100 uncertainty-cnn
+  alpha alpha-full-wsj 10 wsj-pos-lstm  # for the next chunk's full-wsj study
 fi
 
 if [ "$STAGE" = full ] || [ "$STAGE" = all ]; then
