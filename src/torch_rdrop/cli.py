@@ -186,10 +186,11 @@ def _check_grid_shots(backend: TrialBackend, grid: Grid) -> None:
     for a dev split carved from the training data)."""
     seen: set[str] = set()
     for point in grid.points():
-        key = repr(sorted(point.spec().params.items()))
+        params = dict(point.spec().params)
+        key = repr(sorted(params.items()))
         if key not in seen:
             seen.add(key)
-            _check_shots(backend, grid.tasks, grid.shots, dict(point.spec().params))
+            _check_shots(backend, grid.tasks, grid.shots, params)
 
 
 def _check_trials(backend: TrialBackend, grid: Grid) -> None:

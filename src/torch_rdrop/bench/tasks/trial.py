@@ -486,9 +486,8 @@ too few: '8' has 139, ...
     found = get_task(task)
     if found.rare != "error":
         return
-    settings, _ = _settings(found, TrialSpec(task, "none", shots, 0, 0, dict(params or {})))
-    uses_dev = use_dev or settings["select"] == "best" or settings["score_on"] == "dev"
-    dev = int(settings["dev_shots"]) if uses_dev else 0
+    spec = TrialSpec(task, "none", shots, 0, 0, dict(params or {}), use_dev)
+    dev = _Scoring(found, spec, _settings(found, spec)[0]).dev_shots
     try:
         check_shots(found.load(), shots, dev)
     except ValueError as exc:
