@@ -76,6 +76,8 @@ class ModelFamily:
         model: ``(data, encoder, dropout) -> nn.Module``.
         fit: for a non-neural model, ``(data, train_indices) -> Predictor`` (then ``encoder``
             and ``model`` are unused and only the method ``none`` applies).
+        check: ``() -> None``, raises ``ValueError`` when files the family reads are missing
+            (a checkpoint not built yet); tasks call it before anything runs or is stored.
         epochs, batch_size, lr, dropout: the recipe defaults of its tasks.
     """
 
@@ -87,6 +89,7 @@ class ModelFamily:
     encoder: Callable[[Any], Encoder] | None = None
     model: Callable[[Any, Any, float], nn.Module] | None = None
     fit: Callable[[Any, np.ndarray], Predictor] | None = None
+    check: Callable[[], None] | None = None
     epochs: int = 20
     batch_size: int = 32
     lr: float = 1e-3
