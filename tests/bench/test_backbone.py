@@ -258,6 +258,12 @@ def test_run_trial_hands_back_the_scored_model() -> None:
         run_trial(TrialSpec("digits-pixel-logreg", "none", 4, 0, 0), on_trained=lambda m, e: None)
 
 
+def test_pretrain_needs_a_language_model_task() -> None:
+    with pytest.raises(ValueError, match=r"lm_task must be a language-model task .* got "
+                       r"digits-mlp \(classification, accuracy\)"):  # fmt: skip
+        pretrain("digits-mlp", TINY)
+
+
 def test_build_writes_provenance(cache_dir: Path) -> None:
     folder = build_backbone("toy-charlm", PretrainRecipe(epochs=1, batch_size=32, dev_lines=8))
     assert folder == backbone_dir("toy-charlm") and built_folder("toy-charlm") == folder
@@ -297,6 +303,8 @@ def test_backbone_commands(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert listed.exit_code == 0, listed.output
     assert "no: rdrop backbone build pd-charlm" in listed.output
     assert "no: rdrop backbone build toy-charlm" in listed.output
+    tasks = runner.invoke(app, ["tasks", "--no-load"])
+    assert tasks.exit_code == 0 and "reviews-zh-pd-charlm" in tasks.output
     built = runner.invoke(app, ["backbone", "build", "toy-charlm", "--epochs", "2", "--lr", "0.01",
                                 "--batch-size", "16", "--dev-lines", "8"])  # fmt: skip
     assert built.exit_code == 0, built.output

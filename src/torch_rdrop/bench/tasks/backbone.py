@@ -129,7 +129,8 @@ class Backbone:
         languages: the languages the family reads.
         recipe: the default pretraining recipe.
         cost: what building it costs, as the missing-folder error says.
-        epochs, batch_size, lr, dropout: the fine-tuning recipe of its tasks.
+        epochs, batch_size, lr, dropout: the fine-tuning recipe of its tasks (a starting point
+            like every family's: a recipe chosen on dev replaces it, see :mod:`.recipes`).
     """
 
     name: str
@@ -248,19 +249,17 @@ def pretrain(
             f"lm_task must be a language-model task (generation scored by perplexity), got "
             f"{task.name} ({task.kind}, {task.metric})"
         )
+    data = task.load()
+    fitted = task.make_encoder(data)  # checked before training; the trial fits its own
+    if not isinstance(fitted, CharLMEncoder):
+        raise ValueError(
+            f"lm_task {task.name}: a backbone needs a character LM encoder (CharLMEncoder), got "
+            f"{type(fitted).__name__}"
+        )
     kept: dict[str, Any] = {}
-
-    def keep(model: nn.Module, encoder: Any) -> None:
-        if not isinstance(encoder, CharLMEncoder):
-            raise ValueError(
-                f"lm_task {task.name}: a backbone needs a character LM encoder (CharLMEncoder), "
-                f"got {type(encoder).__name__}"
-            )
-        kept.update(model=model, encoder=encoder)
-
     spec = TrialSpec(task.name, "none", None, recipe.seed, recipe.seed, recipe.params())
-    result = run_trial(spec, on_epoch=on_epoch, on_trained=keep)
-    data, encoder = task.load(), kept["encoder"]
+    result = run_trial(spec, on_epoch, on_trained=lambda model, enc: kept.update(m=model, e=enc))
+    encoder = kept["e"]  # the vocabulary the model was trained with
     split = few_shot(data, None, recipe.seed, dev_shots=recipe.dev_lines)
     with _threads(recipe.threads):
         torch.manual_seed(recipe.seed)
@@ -272,7 +271,7 @@ def pretrain(
         "test": len(split.test),
         "train_characters": sum(len(char_tokens(data.inputs[i])) for i in split.train),
     }
-    return Pretrained(kept["model"], encoder, result, float(start), lines)
+    return Pretrained(kept["m"], encoder, result, float(start), lines)
 
 
 def write_backbone(

@@ -76,9 +76,10 @@ class ModelFamily:
         model: ``(data, encoder, dropout) -> nn.Module``.
         fit: for a non-neural model, ``(data, train_indices) -> Predictor`` (then ``encoder``
             and ``model`` are unused and only the method ``none`` applies).
-        check: ``() -> None``, raises ``ValueError`` when files the family reads are missing
-            (a checkpoint not built yet); tasks call it before anything runs or is stored.
         epochs, batch_size, lr, dropout: the recipe defaults of its tasks.
+        check: ``() -> None``, raises ``ValueError`` when files the family reads are missing
+            (a checkpoint not built yet); ``check_data`` calls it before anything runs or is
+            stored.
     """
 
     name: str
@@ -89,11 +90,11 @@ class ModelFamily:
     encoder: Callable[[Any], Encoder] | None = None
     model: Callable[[Any, Any, float], nn.Module] | None = None
     fit: Callable[[Any, np.ndarray], Predictor] | None = None
-    check: Callable[[], None] | None = None
     epochs: int = 20
     batch_size: int = 32
     lr: float = 1e-3
     dropout: float = 0.5
+    check: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         unknown = [k for k in self.kinds if k not in KINDS]
