@@ -41,19 +41,10 @@ def char_tokenizer(vocab: Vocab, max_length: int = 128) -> Any:
     :class:`~torch_rdrop.bench.tasks.text.CharLMEncoder`'s does) and hold single characters after
     them.
     """
-    from tokenizers import (
-        Regex,
-        Tokenizer,
-        decoders,
-        models,
-        normalizers,
-        pre_tokenizers,
-        processors,
-    )
-
     from torch_rdrop.integrations import require
 
     transformers = require("transformers", "bench")
+    tk = require("tokenizers", "bench")
     if not isinstance(vocab, Vocab):
         raise TypeError(f"vocab must be a Vocab, got {type(vocab).__name__}")
     if vocab.tokens[: len(SPECIALS)] != SPECIALS:
@@ -66,15 +57,18 @@ def char_tokenizer(vocab: Vocab, max_length: int = 128) -> Any:
     if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
         raise ValueError(f"max_length must be an integer >= 2, got {max_length!r}")
     ids = {token: i for i, token in enumerate(vocab.tokens)}
-    core = Tokenizer(models.WordLevel(ids, unk_token="<unk>"))
-    core.normalizer = normalizers.Replace(Regex(f"[{WHITESPACE_GAP}]"), " ")
-    core.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex("."), behavior="isolated")]
+    core = tk.Tokenizer(tk.models.WordLevel(ids, unk_token="<unk>"))
+    core.normalizer = tk.normalizers.Replace(tk.Regex(f"[{WHITESPACE_GAP}]"), " ")
+    core.pre_tokenizer = tk.pre_tokenizers.Sequence(
+        [
+            tk.pre_tokenizers.WhitespaceSplit(),
+            tk.pre_tokenizers.Split(tk.Regex("."), behavior="isolated"),
+        ]
     )
-    core.post_processor = processors.TemplateProcessing(
+    core.post_processor = tk.processors.TemplateProcessing(
         single="<bos> $A", special_tokens=[("<bos>", CharLMEncoder.BOS)]
     )
-    core.decoder = decoders.Fuse()
+    core.decoder = tk.decoders.Fuse()
     return transformers.PreTrainedTokenizerFast(
         tokenizer_object=core,
         pad_token="<pad>",
