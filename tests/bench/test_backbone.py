@@ -258,6 +258,24 @@ def test_run_trial_hands_back_the_scored_model() -> None:
         run_trial(TrialSpec("digits-pixel-logreg", "none", 4, 0, 0), on_trained=lambda m, e: None)
 
 
+def test_write_never_replaces_a_folder_that_is_not_a_backbone(
+    built: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from torch_rdrop.bench.tasks import backbone
+
+    done = built.pretrained
+    (tmp_path / "mine.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="exists and is not a backbone folder"):
+        write_backbone(done.model, done.encoder, tmp_path, {})
+    assert (tmp_path / "mine.txt").read_text() == "keep me"
+    again = write_backbone(done.model, done.encoder, tmp_path / "b", {"n": 1})
+    assert write_backbone(done.model, done.encoder, again, {"n": 2}) == again
+    assert read_provenance(again) == {"n": 2} and not (tmp_path / ".b.partial").exists()
+    monkeypatch.setattr(backbone, "pretrain", lambda *args: pytest.fail("trained first"))
+    with pytest.raises(ValueError, match="exists and is not a backbone folder"):
+        build_backbone("toy-charlm", out=tmp_path)  # refused before any training
+
+
 def test_pretrain_needs_a_language_model_task() -> None:
     with pytest.raises(ValueError, match=r"lm_task must be a language-model task .* got "
                        r"digits-mlp \(classification, accuracy\)"):  # fmt: skip

@@ -274,15 +274,27 @@ def pretrain(
     return Pretrained(kept["m"], encoder, result, float(start), lines)
 
 
+def _replaceable(folder: Path) -> Path:
+    """``folder`` if a backbone may be written there: new, empty, or an earlier backbone."""
+    foreign = not (folder / PROVENANCE).is_file()
+    if folder.exists() and foreign and (not folder.is_dir() or any(folder.iterdir())):
+        raise ValueError(
+            f"out: {folder} exists and is not a backbone folder (no {PROVENANCE}); choose an "
+            "empty or new folder"
+        )
+    return folder
+
+
 def write_backbone(
     model: nn.Module, encoder: CharLMEncoder, folder: str | Path, provenance: dict[str, Any]
 ) -> Path:
     """Write ``model``, the tokenizer of ``encoder``'s vocabulary and ``provenance.json`` into
-    ``folder`` (replaced whole: the files go to a sibling folder first, so a crash never leaves a
-    half-written backbone)."""
+    ``folder``. An earlier backbone there is replaced whole (the files go to a sibling folder
+    first, so a crash never leaves a half-written backbone); any other non-empty folder is
+    refused, never deleted."""
     from torch_rdrop.bench.tasks.char_tokenizer import char_tokenizer
 
-    folder = Path(folder).expanduser()
+    folder = _replaceable(Path(folder).expanduser())
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = folder.with_name(f".{folder.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
@@ -357,8 +369,8 @@ def build_backbone(
     (:func:`backbone_dir` unless ``out``); returns the folder."""
     backbone = get_backbone(name)
     recipe = recipe or backbone.recipe
+    folder = _replaceable(Path(out).expanduser() if out is not None else backbone_dir(name))
     done = pretrain(backbone.lm_task, recipe, on_epoch)
-    folder = Path(out).expanduser() if out is not None else backbone_dir(name)
     return write_backbone(done.model, done.encoder, folder, _provenance(backbone, recipe, done))
 
 
