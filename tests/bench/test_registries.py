@@ -54,7 +54,7 @@ def test_dataset_family_pairs_are_tasks_and_bad_pairs_say_why() -> None:
 
 
 def test_the_builtin_names_keep_their_data_set_family_and_recipe() -> None:
-    assert len(task_names()) == 18
+    assert len(task_names()) == 19
     fashion = get_task("fashion-mnist-cnn")
     assert fashion.model_family.name == "image-cnn"
     assert (fashion.epochs, fashion.dropout) == (10, 0.3)

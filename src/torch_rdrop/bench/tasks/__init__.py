@@ -12,7 +12,9 @@
 - :mod:`~torch_rdrop.bench.tasks.text`, :mod:`~torch_rdrop.bench.tasks.pixels` — the encoders;
 - :mod:`~torch_rdrop.bench.tasks.models` — the models with a configurable dropout;
 - :mod:`~torch_rdrop.bench.tasks.fewshot` — K-shot, dev and semi-supervised splits;
-- :mod:`~torch_rdrop.bench.tasks.trial` — the trial backend: trains and scores one run.
+- :mod:`~torch_rdrop.bench.tasks.trial` — the trial backend: trains and scores one run;
+- :mod:`~torch_rdrop.bench.tasks.backbone` — language models pretrained here, kept as checkpoint
+  folders and fine-tuned as model families (``pd-charlm``).
 
 Registering is one call each (names as on the command line)::
 
@@ -106,8 +108,11 @@ __all__ = [
     "user_task",
 ]
 
-# The reference models every network must beat are model families like the others (after the
-# registries above exist: they register into them).
+# The reference models every network must beat, and the backbones pretrained here (read from
+# their checkpoint folders), are model families like the others (after the registries above
+# exist: they register into them).
+from torch_rdrop.bench.tasks.backbone import register_backbones
 from torch_rdrop.bench.tasks.reference.families import register_reference_families
 
 register_reference_families()
+register_backbones()

@@ -322,7 +322,8 @@ def task_names() -> tuple[str, ...]:
 
 
 def check_data(name: str) -> None:
-    """Read task ``name``'s data; ``ValueError`` with one line if it is not installed.
+    """Read task ``name``'s data and check its model family's files (``ModelFamily.check``);
+    ``ValueError`` with one line if either is not installed.
 
     The message ends with the install command: ``task fashion-mnist-cnn: /nowhere/train-images-
     idx3-ubyte.gz not found: the dataset-fashion-mnist ... data (Debian) is not installed; install
@@ -337,6 +338,11 @@ def check_data(name: str) -> None:
         raise ValueError(f"task {task.name}: {exc}") from None
     except FileNotFoundError as exc:
         raise ValueError(f"task {task.name}: {exc}") from None
+    if task.model_family.check is not None:
+        try:
+            task.model_family.check()
+        except ValueError as exc:
+            raise ValueError(f"task {task.name}: {exc}") from None
 
 
 def _size(data: Data) -> str:

@@ -77,6 +77,9 @@ class ModelFamily:
         fit: for a non-neural model, ``(data, train_indices) -> Predictor`` (then ``encoder``
             and ``model`` are unused and only the method ``none`` applies).
         epochs, batch_size, lr, dropout: the recipe defaults of its tasks.
+        check: ``() -> None``, raises ``ValueError`` when files the family reads are missing
+            (a checkpoint not built yet); ``check_data`` calls it before anything runs or is
+            stored.
     """
 
     name: str
@@ -91,6 +94,7 @@ class ModelFamily:
     batch_size: int = 32
     lr: float = 1e-3
     dropout: float = 0.5
+    check: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         unknown = [k for k in self.kinds if k not in KINDS]

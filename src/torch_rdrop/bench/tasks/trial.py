@@ -75,7 +75,7 @@ from torch_rdrop.regularizers import build_regularizer
 from torch_rdrop.schedules import SigmoidRampup
 from torch_rdrop.wrapper import default_logits
 
-__all__ = ["BACKEND", "METHODS_BY_KIND", "check_task_shots", "run_trial"]
+__all__ = ["BACKEND", "METHODS_BY_KIND", "TrainedCallback", "check_task_shots", "run_trial"]
 
 TRAINING_PARAMS = (
     "epochs", "batch_size", "lr", "dropout", "weight_decay", "dev_shots", "eval_every", "threads",
@@ -263,8 +263,20 @@ def check_trial(spec: TrialSpec) -> None:
         get_method(spec.method).regularizer(**method_params)
 
 
-def run_trial(spec: TrialSpec, on_epoch: EpochCallback | None = None) -> TrialResult:
+#: ``on_trained(model, encoder)``: called once a trained model is final (after its test score; the
+#: best dev checkpoint under ``select="best"``), with the encoder fitted on the training split.
+TrainedCallback = Callable[[nn.Module, Any], None]
+
+
+def run_trial(
+    spec: TrialSpec,
+    on_epoch: EpochCallback | None = None,
+    on_trained: TrainedCallback | None = None,
+) -> TrialResult:
     """Train and evaluate ``spec``; per-epoch metric on dev (``use_dev``) or test.
+
+    ``on_trained`` receives the trained model and its encoder (a caller that keeps the model, as
+    ``rdrop backbone build`` does); a fit/predict task has no model to give and refuses it.
 
     >>> run_trial(TrialSpec("wsj-pos-lstm", "mixup", 2, 0, 0))
     Traceback (most recent call last):
@@ -274,12 +286,14 @@ rdrop, fgm, pgd, freelb, rdrop+fgm
     """
     task = get_task(spec.task)
     settings, method_params = _checked(task, spec)
+    if on_trained is not None and not task.trainable:
+        raise ValueError(f"on_trained: task {task.name} is fitted, not trained: it has no model")
     threads = torch.get_num_threads()
     torch.set_num_threads(settings["threads"])
     try:
         if not task.trainable:
             return _fit(task, spec, settings, on_epoch)
-        return _train(task, spec, settings, method_params, on_epoch)
+        return _train(task, spec, settings, method_params, on_epoch, on_trained)
     finally:
         torch.set_num_threads(threads)
 
@@ -314,6 +328,7 @@ def _train(
     settings: dict[str, Any],
     method_params: dict[str, Scalar],
     on_epoch: EpochCallback | None,
+    on_trained: TrainedCallback | None = None,
 ) -> TrialResult:
     data, encoder = _prepared(task)
     _reset_peak_memory()  # the peak of this trial, not of the runs before it in the process
@@ -367,6 +382,8 @@ def _train(
             on_epoch(epoch, value, {plan.curve: value, "train_loss": curves["train_loss"][-1]})
     final = plan.final(lambda: evaluate(task, model, encoder, data, split.test), model)
     final["seconds_per_step"] = seconds / max(steps, 1)
+    if on_trained is not None:
+        on_trained(model, encoder)
     return _result(task, final, curves, seconds)
 
 

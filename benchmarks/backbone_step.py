@@ -1,0 +1,137 @@
+"""Cost of pretraining the pd-charlm backbone: one training step at the default recipe.
+
+The step is the one ``rdrop backbone build pd-charlm`` runs (through the benchmark's trial): the
+``pd-lm-gpt2`` task's character encoder and tiny GPT-2, a batch of 32 People's Daily training
+lines, forward + backward + AdamW update with the method ``none``, on 1 CPU thread. Steps are
+timed after a warm-up (median and mean over random batches); an epoch's cost is the mean times
+the steps of one epoch. The script also reports the model's size and how much of the
+fine-tuning data's text the pretraining vocabulary covers.
+
+    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/backbone_step.py
+
+writes benchmarks/results/backbone_step.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from torch_rdrop.bench.tasks import get_method, get_task
+from torch_rdrop.bench.tasks.backbone import get_backbone
+from torch_rdrop.bench.tasks.fewshot import few_shot
+from torch_rdrop.bench.tasks.text import char_tokens
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def time_steps(name: str, steps: int, warmup: int, threads: int) -> dict[str, float]:
+    """Seconds per training step of the backbone's pretraining, and the epoch it adds up to."""
+    backbone = get_backbone(name)
+    recipe = backbone.recipe
+    task = get_task(backbone.lm_task)
+    data = task.load()
+    encoder = task.make_encoder(data)
+    split = few_shot(data, None, recipe.seed, dev_shots=recipe.dev_lines)
+    torch.set_num_threads(threads)
+    torch.manual_seed(recipe.seed)
+    model = task.make_model(data, encoder, recipe.dropout)
+    model.train()
+    method = get_method("none").regularizer()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=0.01)
+    rng = np.random.default_rng(0)
+    seconds = []
+    for step in range(warmup + steps):
+        rows = rng.choice(split.train, size=recipe.batch_size, replace=False)
+        start = time.perf_counter()
+        batch = encoder.batch(data, rows)
+        labels = batch.pop("labels")
+        loss = method.training_loss(model, batch, labels).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if step >= warmup:
+            seconds.append(time.perf_counter() - start)
+    per_epoch = math.ceil(len(split.train) / recipe.batch_size)
+    mean = statistics.fmean(seconds)
+    return {
+        "median": statistics.median(seconds),
+        "mean": mean,
+        "steps_per_epoch": per_epoch,
+        "epoch_minutes": per_epoch * mean / 60,
+        "epochs": recipe.epochs,
+        "train_lines": len(split.train),
+        "dev_lines": len(split.dev),
+        "test_lines": len(split.test),
+        "vocab": len(encoder.vocab),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+
+
+def coverage(name: str) -> list[tuple[str, float, int]]:
+    """Per fine-tuning data set: the share of its characters outside the pretraining vocabulary
+    (read as ``<unk>``), and its character count."""
+    backbone = get_backbone(name)
+    task = get_task(backbone.lm_task)
+    lm = task.load()
+    vocab = task.make_encoder(lm).vocab
+    rows = []
+    for dataset in backbone.datasets:
+        data = get_task(f"{dataset}-{name}").load()
+        chars = [c for text in data.inputs for c in char_tokens(str(text))]
+        unknown = sum(vocab.id(c) == vocab.UNK for c in chars)
+        rows.append((dataset, unknown / max(len(chars), 1), len(chars)))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backbone", default="pd-charlm")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    cost = time_steps(args.backbone, args.steps, args.warmup, args.threads)
+    recipe = get_backbone(args.backbone).recipe
+    lines = [
+        f"# Pretraining cost of the {args.backbone} backbone",
+        "",
+        f"Command: `OMP_NUM_THREADS={args.threads} PYTHONPATH=src python "
+        f"benchmarks/backbone_step.py --steps {args.steps} --threads {args.threads}`  ",
+        f"Machine: {platform.machine()}, {args.threads} thread(s), torch {torch.__version__}, "
+        f"Python {platform.python_version()}; {args.steps} timed steps after {args.warmup} "
+        "warm-up steps, on a machine shared with other runs.",
+        "",
+        "| model | parameters | vocabulary | batch | median step | mean step | steps per epoch "
+        "| minutes per epoch | default epochs |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| {get_task(get_backbone(args.backbone).lm_task).model_name} | "
+        f"{cost['parameters']:,} | {cost['vocab']:,} | {recipe.batch_size} | "
+        f"{cost['median']:.3f} s | {cost['mean']:.3f} s | {cost['steps_per_epoch']:,} "
+        f"({cost['train_lines']:,} lines) | {cost['epoch_minutes']:.1f} | {cost['epochs']} |",
+        "",
+        f"Lines: {cost['train_lines']:,} train, {cost['dev_lines']:,} dev (held out of the "
+        f"training split), {cost['test_lines']:,} test.",
+        "",
+        "| fine-tuning data set | characters | outside the vocabulary (<unk>) |",
+        "| --- | --- | --- |",
+    ]
+    for dataset, share, count in coverage(args.backbone):
+        lines.append(f"| {dataset} | {count:,} | {share:.2%} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "backbone_step.md"
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

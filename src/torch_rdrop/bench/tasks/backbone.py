@@ -1,0 +1,436 @@
+"""Backbones made here: a language model pretrained by the benchmark, kept as a checkpoint folder.
+
+A :class:`Backbone` names a language-model task of the benchmark (``pd-lm-gpt2``: the character
+GPT-2 on People's Daily), the recipe that pretrains it (:class:`PretrainRecipe`) and the data sets
+it is fine-tuned on. :func:`build_backbone` trains the task's model through the benchmark's own
+trial (:func:`~torch_rdrop.bench.tasks.trial.run_trial`: the training split minus a fixed dev
+slice, dev perplexity after each epoch, the test split scored once at the end) and writes a
+Hugging Face checkpoint folder: the model (``save_pretrained``), its character tokenizer
+(:func:`~torch_rdrop.bench.tasks.char_tokenizer.char_tokenizer`, the ids the model read) and
+``provenance.json`` (data, recipe, perplexities, versions, date).
+
+Each backbone is also a model family of the same name, read through
+:class:`~torch_rdrop.bench.tasks.checkpoint.CheckpointFamily` (a fresh classification head,
+every dropout field set to the run's rate), with a task per fine-tuning data set
+(``reviews-zh-pd-charlm``). The folder is :func:`backbone_dir`:
+``$TORCH_RDROP_CACHE/backbones/NAME``, by default ``~/.cache/torch-rdrop/backbones/NAME``. Until
+it is built, the family's tasks are listed but refuse to run, naming the build command:
+
+>>> import os, tempfile
+>>> os.environ["TORCH_RDROP_CACHE"] = tempfile.mkdtemp()
+>>> built_folder("pd-charlm")
+Traceback (most recent call last):
+...
+torch_rdrop.bench.tasks.backbone.BackboneMissingError: backbone pd-charlm is not built: no \
+checkpoint in .../backbones/pd-charlm. Build it with `rdrop backbone build pd-charlm` (...)
+>>> del os.environ["TORCH_RDROP_CACHE"]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from torch_rdrop.bench.engine.spec import EpochCallback, TrialResult, TrialSpec
+from torch_rdrop.bench.tasks.catalog import register_task
+from torch_rdrop.bench.tasks.checkpoint import CheckpointError, CheckpointFamily, check_checkpoint
+from torch_rdrop.bench.tasks.data.sources import cache_dir
+from torch_rdrop.bench.tasks.families import ModelFamily, register_family
+from torch_rdrop.bench.tasks.registry import Registry
+from torch_rdrop.bench.tasks.text import CharLMEncoder, char_tokens
+
+__all__ = [
+    "BACKBONES",
+    "PROVENANCE",
+    "Backbone",
+    "BackboneMissingError",
+    "PretrainRecipe",
+    "Pretrained",
+    "backbone_dir",
+    "backbone_family",
+    "backbone_rows",
+    "build_backbone",
+    "built_folder",
+    "get_backbone",
+    "pretrain",
+    "read_provenance",
+    "register_backbone",
+    "write_backbone",
+]
+
+#: The file beside the weights that says how they were made.
+PROVENANCE = "provenance.json"
+
+
+class BackboneMissingError(CheckpointError):
+    """A backbone whose folder is not built yet; the message names the command that builds it."""
+
+
+@dataclass(frozen=True)
+class PretrainRecipe:
+    """How a backbone is pretrained (the trial's parameters; ``dev_lines`` lines of the training
+    split are held out for the dev perplexity, chosen by ``seed``).
+
+    >>> PretrainRecipe(epochs=1).params()["select"]
+    'best'
+    """
+
+    epochs: int = 3
+    lr: float = 5e-4
+    batch_size: int = 32
+    dropout: float = 0.1
+    weight_decay: float = 0.01
+    seed: int = 0
+    threads: int = 1
+    dev_lines: int = 500
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "threads", "dev_lines"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
+
+    def params(self) -> dict[str, Any]:
+        """The trial parameters: this recipe, dev perplexity per epoch, test scored once at the
+        end with the best dev epoch's weights."""
+        return {
+            "epochs": self.epochs, "lr": self.lr, "batch_size": self.batch_size,
+            "dropout": self.dropout, "weight_decay": self.weight_decay, "threads": self.threads,
+            "dev_shots": self.dev_lines, "select": "best", "recipe": "family",
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A backbone: the language-model task that pretrains it and the data sets it serves.
+
+    Attributes:
+        name: the name of the backbone, of its folder and of its model family.
+        description: the model in a few words (``rdrop tasks`` shows it).
+        lm_task: the benchmark's language-model task whose model is pretrained (a character LM:
+            its encoder is a :class:`~torch_rdrop.bench.tasks.text.CharLMEncoder`).
+        datasets: the data sets registered as tasks ``DATASET-NAME``.
+        languages: the languages the family reads.
+        recipe: the default pretraining recipe.
+        cost: what building it costs, as the missing-folder error says.
+        epochs, batch_size, lr, dropout: the fine-tuning recipe of its tasks (a starting point
+            like every family's: a recipe chosen on dev replaces it, see :mod:`.recipes`).
+    """
+
+    name: str
+    description: str
+    lm_task: str
+    datasets: tuple[str, ...]
+    languages: tuple[str, ...]
+    recipe: PretrainRecipe = PretrainRecipe()
+    cost: str = ""
+    epochs: int = 20
+    batch_size: int = 16
+    lr: float = 2e-4
+    dropout: float = 0.1
+
+
+BACKBONES: Registry[Backbone] = Registry("backbone", "backbones")
+"""Every backbone, by name."""
+
+
+def get_backbone(name: str) -> Backbone:
+    """The backbone called ``name`` (``ValueError`` listing the known ones otherwise)."""
+    return BACKBONES.get(name)
+
+
+def backbone_dir(name: str) -> Path:
+    """Where backbone ``name`` is kept: ``$TORCH_RDROP_CACHE/backbones/NAME`` (not created).
+
+    >>> backbone_dir("pd-charlm").parts[-2:]
+    ('backbones', 'pd-charlm')
+    """
+    return cache_dir() / "backbones" / name
+
+
+def built_folder(name: str) -> Path:
+    """The checkpoint folder of backbone ``name``; :class:`BackboneMissingError` if unbuilt."""
+    backbone = get_backbone(name)
+    folder = backbone_dir(name)
+    try:
+        return check_checkpoint(folder)
+    except CheckpointError as error:
+        why = "no checkpoint in" if not folder.exists() else "an incomplete checkpoint in"
+        cost = f" ({backbone.cost})" if backbone.cost else ""
+        raise BackboneMissingError(
+            f"backbone {name} is not built: {why} {folder}. Build it with `rdrop backbone build "
+            f"{name}`{cost}" + ("" if not folder.exists() else f"; the folder says: {error}")
+        ) from None
+
+
+def backbone_family(backbone: Backbone) -> ModelFamily:
+    """The model family that fine-tunes ``backbone``'s folder (read when a task first runs)."""
+
+    def encoder(data: Any) -> Any:
+        return CheckpointFamily(built_folder(backbone.name)).encoder(data)
+
+    def model(data: Any, encoder: Any, dropout: float) -> nn.Module:
+        return CheckpointFamily(built_folder(backbone.name)).model(data, dropout)
+
+    def check() -> None:
+        built_folder(backbone.name)
+
+    return ModelFamily(
+        backbone.name, backbone.description, ("classification",), languages=backbone.languages,
+        encoder=encoder, model=model, check=check, epochs=backbone.epochs,
+        batch_size=backbone.batch_size, lr=backbone.lr, dropout=backbone.dropout,
+    )  # fmt: skip
+
+
+def register_backbone(backbone: Backbone, replace: bool = False) -> Backbone:
+    """Add ``backbone``, its model family and a task per fine-tuning data set."""
+    BACKBONES.add(backbone.name, backbone, replace)
+    register_family(backbone_family(backbone), replace)
+    for dataset in backbone.datasets:
+        register_task(dataset, backbone.name, replace=replace)
+    return backbone
+
+
+# -- pretraining ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pretrained:
+    """A pretrained language model with its character encoder and what the trial measured."""
+
+    model: nn.Module
+    encoder: CharLMEncoder
+    result: TrialResult
+    dev_perplexity_untrained: float
+    lines: dict[str, int]
+
+
+@contextlib.contextmanager
+def _threads(count: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def pretrain(
+    lm_task: str, recipe: PretrainRecipe, on_epoch: EpochCallback | None = None
+) -> Pretrained:
+    """Train ``lm_task``'s model on its training split with ``recipe`` (method ``none``).
+
+    ``on_epoch(epoch, dev_perplexity, values)`` is called after each epoch. The dev perplexity of
+    the same model untrained (same seed) is measured too, as the curve's starting point.
+    """
+    from torch_rdrop.bench.tasks.catalog import get_task
+    from torch_rdrop.bench.tasks.fewshot import few_shot
+    from torch_rdrop.bench.tasks.trial import evaluate, run_trial
+
+    task = get_task(lm_task)
+    if task.kind != "generation" or task.metric != "perplexity":
+        raise ValueError(
+            f"lm_task must be a language-model task (generation scored by perplexity), got "
+            f"{task.name} ({task.kind}, {task.metric})"
+        )
+    data = task.load()
+    fitted = task.make_encoder(data)  # checked before training; the trial fits its own
+    if not isinstance(fitted, CharLMEncoder):
+        raise ValueError(
+            f"lm_task {task.name}: a backbone needs a character LM encoder (CharLMEncoder), got "
+            f"{type(fitted).__name__}"
+        )
+    kept: dict[str, Any] = {}
+    spec = TrialSpec(task.name, "none", None, recipe.seed, recipe.seed, recipe.params())
+    result = run_trial(spec, on_epoch, on_trained=lambda model, enc: kept.update(m=model, e=enc))
+    encoder = kept["e"]  # the vocabulary the model was trained with
+    split = few_shot(data, None, recipe.seed, dev_shots=recipe.dev_lines)
+    with _threads(recipe.threads):
+        torch.manual_seed(recipe.seed)
+        untrained = task.make_model(data, encoder, recipe.dropout)
+        start = evaluate(task, untrained, encoder, data, split.dev)
+    lines = {
+        "train": len(split.train),
+        "dev": len(split.dev),
+        "test": len(split.test),
+        "train_characters": sum(len(char_tokens(data.inputs[i])) for i in split.train),
+    }
+    return Pretrained(kept["m"], encoder, result, float(start), lines)
+
+
+def _replaceable(folder: Path) -> Path:
+    """``folder`` if a backbone may be written there: new, empty, or an earlier backbone."""
+    foreign = not (folder / PROVENANCE).is_file()
+    if folder.exists() and foreign and (not folder.is_dir() or any(folder.iterdir())):
+        raise ValueError(
+            f"out: {folder} exists and is not a backbone folder (no {PROVENANCE}); choose an "
+            "empty or new folder"
+        )
+    return folder
+
+
+def write_backbone(
+    model: nn.Module, encoder: CharLMEncoder, folder: str | Path, provenance: dict[str, Any]
+) -> Path:
+    """Write ``model``, the tokenizer of ``encoder``'s vocabulary and ``provenance.json`` into
+    ``folder``. An earlier backbone there is replaced whole (the files go to a sibling folder
+    first, so a crash never leaves a half-written backbone); any other non-empty folder is
+    refused, never deleted."""
+    from torch_rdrop.bench.tasks.char_tokenizer import char_tokenizer
+
+    folder = _replaceable(Path(folder).expanduser())
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = folder.with_name(f".{folder.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    model.save_pretrained(staging)
+    char_tokenizer(encoder.vocab, encoder.max_len).save_pretrained(staging)
+    text = json.dumps(provenance, indent=2, ensure_ascii=False) + "\n"
+    (staging / PROVENANCE).write_text(text, encoding="utf-8")
+    check_checkpoint(staging)
+    if folder.exists():
+        shutil.rmtree(folder)
+    staging.rename(folder)
+    return folder
+
+
+def _provenance(backbone: Backbone, recipe: PretrainRecipe, done: Pretrained) -> dict[str, Any]:
+    import transformers
+
+    import torch_rdrop
+    from torch_rdrop.bench.tasks.catalog import get_task
+
+    task = get_task(backbone.lm_task)
+    config = done.model.config
+    result = done.result
+    source = task.source
+    return {
+        "backbone": backbone.name,
+        "description": backbone.description,
+        "pretrained_on": {
+            "task": task.name,
+            "dataset": task.dataset.name,
+            "source": f"{source.package} {source.version} ({source.registry})" if source else "-",
+            "lines": done.lines,
+        },
+        "model": {
+            "type": config.model_type,
+            "layers": config.n_layer,
+            "width": config.n_embd,
+            "heads": config.n_head,
+            "positions": config.n_positions,
+            "vocabulary": len(done.encoder.vocab),
+            "parameters": sum(p.numel() for p in done.model.parameters()),
+        },
+        "recipe": {
+            **dataclasses.asdict(recipe),
+            "method": "none",
+            "optimizer": "AdamW",
+            "checkpoint": "best dev epoch",
+        },
+        "dev_perplexity_untrained": done.dev_perplexity_untrained,
+        "dev_perplexity": list(result.curves["dev_perplexity"]),
+        "best_epoch": int(result.metrics["best_epoch"]),
+        "test_perplexity": result.metrics["perplexity"],
+        "train_seconds": result.seconds,
+        "seconds_per_step": result.metrics["seconds_per_step"],
+        "versions": {
+            "torch_rdrop": torch_rdrop.__version__,
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+        },
+        "built": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def build_backbone(
+    name: str,
+    recipe: PretrainRecipe | None = None,
+    out: str | Path | None = None,
+    on_epoch: EpochCallback | None = None,
+) -> Path:
+    """Pretrain backbone ``name`` (its recipe unless ``recipe``) and write its folder
+    (:func:`backbone_dir` unless ``out``); returns the folder."""
+    backbone = get_backbone(name)
+    recipe = recipe or backbone.recipe
+    folder = _replaceable(Path(out).expanduser() if out is not None else backbone_dir(name))
+    done = pretrain(backbone.lm_task, recipe, on_epoch)
+    return write_backbone(done.model, done.encoder, folder, _provenance(backbone, recipe, done))
+
+
+def read_provenance(folder: str | Path) -> dict[str, Any] | None:
+    """The ``provenance.json`` of a backbone folder (None if it has none)."""
+    path = Path(folder).expanduser() / PROVENANCE
+    if not path.is_file():
+        return None
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON ({error})") from None
+    return found if isinstance(found, dict) else None
+
+
+def backbone_rows() -> list[dict[str, str]]:
+    """Rows of ``rdrop backbone list``: name, folder, built or not, recorded perplexities."""
+    rows = []
+    for backbone in BACKBONES.values():
+        folder = backbone_dir(backbone.name)
+        try:
+            built_folder(backbone.name)
+        except BackboneMissingError:
+            built, record = False, None
+        else:
+            built, record = True, read_provenance(folder)
+        record = record or {}
+        dev = record.get("dev_perplexity") or []
+        rows.append({
+            "name": backbone.name,
+            "model": backbone.description,
+            "folder": str(folder),
+            "built": "yes" if built else f"no: rdrop backbone build {backbone.name}",
+            "dev perplexity": f"{min(dev):.1f}" if dev else "-",
+            "test perplexity": f"{record['test_perplexity']:.1f}" if "test_perplexity" in record
+            else "-",
+            "built on": str(record.get("built", "-")),
+            "tasks": ", ".join(f"{d}-{backbone.name}" for d in backbone.datasets),
+        })  # fmt: skip
+    return rows
+
+
+# -- the built-in backbone --------------------------------------------------------------------
+
+#: What building ``pd-charlm`` costs with its default recipe, measured by
+#: ``benchmarks/backbone_step.py`` (1 thread, batch 32).
+PD_CHARLM_COST = "about 3 epochs x 531 steps x 0.53 s = 14 CPU-minutes on 1 thread, plus evaluation"
+
+
+def register_backbones() -> None:
+    """Register the built-in backbones (once; their families and tasks with them)."""
+    if "pd-charlm" in BACKBONES:
+        return
+    register_backbone(
+        Backbone(
+            "pd-charlm",
+            "character GPT-2 pretrained on People's Daily (made here: rdrop backbone build)",
+            lm_task="pd-lm-gpt2",
+            datasets=("reviews-zh",),
+            languages=("zh",),
+            cost=PD_CHARLM_COST,
+        )
+    )
