@@ -216,10 +216,13 @@ RECORDED: tuple[tuple[str, int | None, Recipe], ...] = (
     ("digits-mlp", 64, Recipe(3e-3, 40, 64, evidence="recipe-64")),
     ("fashion-mnist-cnn", 64, Recipe(1e-3, 37, 64, evidence="recipe-64")),
     ("mr-minilm", 16, Recipe(2e-5, 40, 16, evidence="recipe-16-minilm")),
+    ("uncertainty-minilm", 16, Recipe(5e-5, 34, 16, evidence="recipe-16-uncertainty-minilm")),
+    ("tweets-minilm", 16, Recipe(2e-5, 40, 16, evidence="recipe-16-tweets-minilm")),
     ("digits-mlp", None, Recipe(3e-3, 44, 20, evidence="recipe-full-digits")),
     ("mr-cnn", None, Recipe(3e-3, 15, 100, evidence="recipe-full-text")),
     ("uncertainty-cnn", None, Recipe(1e-3, 8, 100, evidence="recipe-full-text")),
     ("wsj-pos-lstm", None, Recipe(3e-3, 40, 10, evidence="recipe-full-wsj")),
+    ("uncertainty-minilm", None, Recipe(2e-5, 3, 100, evidence="recipe-full-minilm")),
 )
 for _task, _shots, _recipe in RECORDED:
     register_recipe(_task, _shots, _recipe)
