@@ -27,7 +27,7 @@ STAGE=${1:-all}
 APPENDIX=main,main-tagging,main-generation,main-extra,fewshot,sensitivity,sweep-digits-rdrop,semi,variant-passes,variant-divergence,variant-layout,variant-cheap,bbc-cnn-dropout,reference,reference-fewshot
 RECIPES=recipe-16,recipe-64,recipe-16-minilm,recipe-16-uncertainty-minilm,recipe-16-tweets-minilm,recipe-full-digits,recipe-full-text,recipe-full-wsj,recipe-full-minilm
 ALPHAS=alpha-full-digits,alpha-full-text,alpha-full-wsj
-STUDIES=fewshot-16,fewshot-64,fewshot-16-minilm,full-digits,full-text,full-wsj
+STUDIES=fewshot-16,fewshot-64,fewshot-16-minilm,fewshot-16-uncertainty-minilm,fewshot-16-tweets-minilm,full-digits,full-text,full-wsj
 DIAGNOSTICS=pd-ner-steps
 
 # dev runs of `none`: recipe STUDY K DEV_SHOTS EPOCHS LRS SEEDS TASKS
@@ -60,6 +60,10 @@ if [ "$STAGE" = fewshot ] || [ "$STAGE" = all ]; then
     --tasks digits-mlp,fashion-mnist-cnn,digits-pixel-logreg,fashion-mnist-pixel-logreg
   study --study fewshot-16-minilm --shots 16 -p dev_shots=16 --methods none,rdrop,mixup,fgm \
     --tasks mr-minilm,mr-tfidf-logreg
+  study --study fewshot-16-uncertainty-minilm --shots 16 -p dev_shots=16 \
+    --methods none,rdrop,mixup,fgm --tasks uncertainty-minilm,uncertainty-tfidf-logreg
+  study --study fewshot-16-tweets-minilm --shots 16 -p dev_shots=16 \
+    --methods none,rdrop,mixup,fgm --tasks tweets-minilm,tweets-tfidf-logreg
   study --study fewshot-64 --shots 64 -p dev_shots=64 --methods all \
     --tasks digits-mlp,fashion-mnist-cnn,digits-pixel-logreg,fashion-mnist-pixel-logreg
 fi
