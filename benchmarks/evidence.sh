@@ -4,6 +4,8 @@
 # Start this script once per CPU core: each copy is one worker, and the workers share every
 # study through the SQLite store (a point finished by one is never run by another). Re-running
 # resumes: finished runs are kept. Every run trains on one thread (the trial default).
+# While workers run, leave the store file in place: `git stash`, `git checkout` or a copy over it
+# gives it a new inode, and the workers go on writing to the old, deleted one.
 #
 #   bash benchmarks/evidence.sh recipes & bash benchmarks/evidence.sh recipes; wait
 #   (record the chosen recipes in src/torch_rdrop/bench/tasks/recipes.py)
