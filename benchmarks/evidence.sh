@@ -80,7 +80,8 @@ alpha() {
 if [ "$STAGE" = alphas ] || [ "$STAGE" = all ]; then
   alpha alpha-full-digits 20 digits-mlp
   alpha alpha-full-text 100 uncertainty-cnn
-  alpha alpha-full-wsj 10 wsj-pos-lstm  # for the next chunk's full-wsj study
+  alpha alpha-full-wsj 10 wsj-pos-lstm
+  alpha alpha-full-minilm 100 uncertainty-minilm  # about 17 CPU-minutes a run
 fi
 
 if [ "$STAGE" = full ] || [ "$STAGE" = all ]; then
