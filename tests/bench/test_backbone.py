@@ -247,15 +247,21 @@ def test_the_family_fine_tunes_in_a_trial(built: Built, cache_dir: Path) -> None
 def test_run_trial_hands_back_the_scored_model() -> None:
     kept = {}
     spec = TrialSpec(LM_TASK, "none", None, 0, 0, {**TINY.params(), "epochs": 2})
-    result = run_trial(spec, on_trained=lambda model, encoder: kept.update(m=model, e=encoder))
+    result = run_trial(
+        spec, on_trained=lambda model, encoder, split: kept.update(m=model, e=encoder, s=split)
+    )
     task = get_task(LM_TASK)
     data = task.load()
     test = evaluate(task, kept["m"], kept["e"], data, data.test)
     assert test == pytest.approx(result.metrics["perplexity"], rel=1e-6)
+    dev = evaluate(task, kept["m"], kept["e"], data, kept["s"].dev)  # the trial's own dev lines
+    assert dev == pytest.approx(min(result.curves["dev_perplexity"]), rel=1e-6)
     with pytest.raises(
         ValueError, match="on_trained: task digits-pixel-logreg is fitted, not trained"
     ):
-        run_trial(TrialSpec("digits-pixel-logreg", "none", 4, 0, 0), on_trained=lambda m, e: None)
+        run_trial(
+            TrialSpec("digits-pixel-logreg", "none", 4, 0, 0), on_trained=lambda *trained: None
+        )
 
 
 def test_write_never_replaces_a_folder_that_is_not_a_backbone(

@@ -28,12 +28,10 @@ checkpoint in .../backbones/pd-charlm. Build it with `rdrop backbone build pd-ch
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 import json
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +44,7 @@ from torch_rdrop.bench.tasks.catalog import register_task
 from torch_rdrop.bench.tasks.checkpoint import CheckpointError, CheckpointFamily, check_checkpoint
 from torch_rdrop.bench.tasks.data.sources import cache_dir
 from torch_rdrop.bench.tasks.families import ModelFamily, register_family
+from torch_rdrop.bench.tasks.fewshot import FewShotSplit
 from torch_rdrop.bench.tasks.registry import Registry
 from torch_rdrop.bench.tasks.text import CharLMEncoder, char_tokens
 
@@ -221,16 +220,6 @@ class Pretrained:
     lines: dict[str, int]
 
 
-@contextlib.contextmanager
-def _threads(count: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def pretrain(
     lm_task: str, recipe: PretrainRecipe, on_epoch: EpochCallback | None = None
 ) -> Pretrained:
@@ -240,7 +229,6 @@ def pretrain(
     the same model untrained (same seed) is measured too, as the curve's starting point.
     """
     from torch_rdrop.bench.tasks.catalog import get_task
-    from torch_rdrop.bench.tasks.fewshot import few_shot
     from torch_rdrop.bench.tasks.trial import evaluate, run_trial
 
     task = get_task(lm_task)
@@ -257,21 +245,23 @@ def pretrain(
             f"{type(fitted).__name__}"
         )
     kept: dict[str, Any] = {}
-    spec = TrialSpec(task.name, "none", None, recipe.seed, recipe.seed, recipe.params())
-    result = run_trial(spec, on_epoch, on_trained=lambda model, enc: kept.update(m=model, e=enc))
-    encoder = kept["e"]  # the vocabulary the model was trained with
-    split = few_shot(data, None, recipe.seed, dev_shots=recipe.dev_lines)
-    with _threads(recipe.threads):
-        torch.manual_seed(recipe.seed)
+
+    def trained(model: nn.Module, encoder: CharLMEncoder, split: FewShotSplit) -> None:
+        torch.manual_seed(recipe.seed)  # the trial's initial weights, before any step
         untrained = task.make_model(data, encoder, recipe.dropout)
-        start = evaluate(task, untrained, encoder, data, split.dev)
+        kept.update(model=model, encoder=encoder, split=split)
+        kept["start"] = evaluate(task, untrained, encoder, data, split.dev)
+
+    spec = TrialSpec(task.name, "none", None, recipe.seed, recipe.seed, recipe.params())
+    result = run_trial(spec, on_epoch, on_trained=trained)
+    encoder, split = kept["encoder"], kept["split"]  # the vocabulary and lines the model saw
     lines = {
         "train": len(split.train),
         "dev": len(split.dev),
         "test": len(split.test),
         "train_characters": sum(len(char_tokens(data.inputs[i])) for i in split.train),
     }
-    return Pretrained(kept["m"], encoder, result, float(start), lines)
+    return Pretrained(kept["model"], encoder, result, float(kept["start"]), lines)
 
 
 def _replaceable(folder: Path) -> Path:

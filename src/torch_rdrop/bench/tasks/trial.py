@@ -67,7 +67,7 @@ from torch_rdrop.bench.tasks.catalog import (
     task_rows,
 )
 from torch_rdrop.bench.tasks.data.base import TaggingData
-from torch_rdrop.bench.tasks.fewshot import few_shot
+from torch_rdrop.bench.tasks.fewshot import FewShotSplit, few_shot
 from torch_rdrop.bench.tasks.methods import get_method, method_names, methods_by_kind
 from torch_rdrop.bench.tasks.metrics import Predictions, get_metric
 from torch_rdrop.bench.tasks.recipes import SELECT_RULES, recorded_recipe
@@ -263,9 +263,10 @@ def check_trial(spec: TrialSpec) -> None:
         get_method(spec.method).regularizer(**method_params)
 
 
-#: ``on_trained(model, encoder)``: called once a trained model is final (after its test score; the
-#: best dev checkpoint under ``select="best"``), with the encoder fitted on the training split.
-TrainedCallback = Callable[[nn.Module, Any], None]
+#: ``on_trained(model, encoder, split)``: called once a trained model is final (after its test
+#: score; the best dev checkpoint under ``select="best"``), with the encoder fitted on the training
+#: split and the run's split (train, dev and test indices), still under the run's thread count.
+TrainedCallback = Callable[[nn.Module, Any, FewShotSplit], None]
 
 
 def run_trial(
@@ -275,8 +276,9 @@ def run_trial(
 ) -> TrialResult:
     """Train and evaluate ``spec``; per-epoch metric on dev (``use_dev``) or test.
 
-    ``on_trained`` receives the trained model and its encoder (a caller that keeps the model, as
-    ``rdrop backbone build`` does); a fit/predict task has no model to give and refuses it.
+    ``on_trained`` receives the trained model, its encoder and the split (a caller that keeps the
+    model, as ``rdrop backbone build`` does); a fit/predict task has no model to give, and
+    refuses it.
 
     >>> run_trial(TrialSpec("wsj-pos-lstm", "mixup", 2, 0, 0))
     Traceback (most recent call last):
@@ -383,7 +385,7 @@ def _train(
     final = plan.final(lambda: evaluate(task, model, encoder, data, split.test), model)
     final["seconds_per_step"] = seconds / max(steps, 1)
     if on_trained is not None:
-        on_trained(model, encoder)
+        on_trained(model, encoder, split)
     return _result(task, final, curves, seconds)
 
 
