@@ -81,7 +81,7 @@ if [ "$STAGE" = alphas ] || [ "$STAGE" = all ]; then
   alpha alpha-full-digits 20 digits-mlp
   alpha alpha-full-text 100 uncertainty-cnn
   alpha alpha-full-wsj 10 wsj-pos-lstm
-  alpha alpha-full-minilm 100 uncertainty-minilm  # about 17 CPU-minutes a run
+  alpha alpha-full-minilm 100 uncertainty-minilm  # about 15 minutes a run (median 925 s)
 fi
 
 if [ "$STAGE" = full ] || [ "$STAGE" = all ]; then
@@ -93,7 +93,7 @@ if [ "$STAGE" = full ] || [ "$STAGE" = all ]; then
     -p rdrop.alpha=9.6,1 --tasks digits-mlp,digits-pixel-logreg
   study --study full-text --shots full -p dev_shots=100 --methods none,rdrop \
     -p rdrop.alpha=16,1 --tasks uncertainty-cnn,uncertainty-tfidf-logreg
-  # MiniLM on the same split: about 10 CPU-minutes a `none` run, 17 an R-Drop run
+  # MiniLM on the same split: median 481 s a `none` run, 860 s an R-Drop run
   study --study full-minilm --shots full -p dev_shots=100 --methods none,rdrop \
     -p rdrop.alpha=16,1 --tasks uncertainty-minilm,uncertainty-tfidf-logreg
   # the tagger: the paper has no tagging task, hence no alpha of its own to convert; R-Drop runs
