@@ -54,12 +54,28 @@ def test_dataset_family_pairs_are_tasks_and_bad_pairs_say_why() -> None:
 
 
 def test_the_builtin_names_keep_their_data_set_family_and_recipe() -> None:
-    assert len(task_names()) == 19
+    assert len(task_names()) == 20
     fashion = get_task("fashion-mnist-cnn")
     assert fashion.model_family.name == "image-cnn"
     assert (fashion.epochs, fashion.dropout) == (10, 0.3)
     assert get_task("reviews-zh-cnn").model_name.startswith("text CNN")
     assert get_task("wsj-pos-lstm").rare == "all" and get_task("pd-ner-lstm").rare == "error"
+
+
+@pytest.mark.parametrize(("family", "layers", "width"), [("gpt2", 2, 128), ("gpt2-wide", 4, 256)])
+def test_the_character_lm_families_build_their_own_size(family: str, layers: int, width: int):
+    from torch_rdrop.bench.tasks.data.base import GenerationData
+    from torch_rdrop.bench.tasks.families import get_family
+
+    texts = GenerationData("toy-lm", ("一二三", "二三四"), None, [0], [1], None, "zh")
+    made = get_family(family)
+    model = made.model(texts, made.encoder(texts), 0.2)
+    assert (model.config.n_layer, model.config.n_embd, model.config.resid_pdrop) == (
+        layers, width, 0.2,
+    )  # fmt: skip
+    pairs = GenerationData("toy-pairs", ("一二", "三四"), ("一", "三"), [0], [1], None, "zh")
+    with pytest.raises(ValueError, match=f"model family {family} is a language model; toy-pairs"):
+        made.model(pairs, made.encoder(texts), 0.2)
 
 
 def test_packages_provide_tasks_through_the_entry_point_group(monkeypatch) -> None:

@@ -246,12 +246,18 @@ def _minilm_seq2seq(data: GenerationData, enc: Encoder, p: float) -> nn.Module:
     return minilm_encoder_decoder(p)
 
 
-def _gpt2(data: GenerationData, enc: CharLMEncoder, p: float) -> nn.Module:
-    from torch_rdrop.bench.tasks.models import tiny_gpt2
+def _gpt2_of(name: str, width: int, layers: int) -> Callable[..., nn.Module]:
+    """The model factory of a character GPT-2 family of ``layers`` blocks of ``width``."""
 
-    if data.is_seq2seq:
-        raise ValueError(f"model family gpt2 is a language model; {data.name} holds text pairs")
-    return tiny_gpt2(len(enc.vocab), dropout=p, max_len=enc.max_len)
+    def make(data: GenerationData, enc: CharLMEncoder, p: float) -> nn.Module:
+        from torch_rdrop.bench.tasks.models import tiny_gpt2
+
+        if data.is_seq2seq:
+            raise ValueError(f"model family {name} is a language model; {data.name} holds text "
+                             "pairs")  # fmt: skip
+        return tiny_gpt2(len(enc.vocab), dropout=p, max_len=enc.max_len, width=width, layers=layers)
+
+    return make
 
 
 # -- the built-in families --------------------------------------------------------------------
@@ -349,6 +355,9 @@ register_family(
         dropout=0.1,
     )
 )
-register_family(ModelFamily("gpt2", "tiny GPT-2 char LM (config, scratch)", ("generation",),
-                            encoder=_char_lm, model=_gpt2, epochs=3, batch_size=32, lr=5e-4,
-                            dropout=0.1))  # fmt: skip
+register_family(ModelFamily("gpt2", "tiny GPT-2 char LM (config, scratch)",
+                            ("generation",), encoder=_char_lm, model=_gpt2_of("gpt2", 128, 2),
+                            epochs=3, batch_size=32, lr=5e-4, dropout=0.1))  # fmt: skip
+register_family(ModelFamily("gpt2-wide", "GPT-2 char LM, 4 layers x 256 (config, scratch)",
+                            ("generation",), encoder=_char_lm, model=_gpt2_of("gpt2-wide", 256, 4),
+                            epochs=3, batch_size=32, lr=5e-4, dropout=0.1))  # fmt: skip
