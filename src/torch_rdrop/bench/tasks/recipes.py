@@ -223,6 +223,7 @@ RECORDED: tuple[tuple[str, int | None, Recipe], ...] = (
     ("uncertainty-cnn", None, Recipe(1e-3, 8, 100, evidence="recipe-full-text")),
     ("wsj-pos-lstm", None, Recipe(3e-3, 40, 10, evidence="recipe-full-wsj")),
     ("uncertainty-minilm", None, Recipe(2e-5, 3, 100, evidence="recipe-full-minilm")),
+    ("mr-minilm", None, Recipe(5e-5, 2, 100, evidence="recipe-full-mr-minilm")),
 )
 for _task, _shots, _recipe in RECORDED:
     register_recipe(_task, _shots, _recipe)
