@@ -355,9 +355,12 @@ register_family(
         dropout=0.1,
     )
 )
-register_family(ModelFamily("gpt2", "tiny GPT-2 char LM (config, scratch)",
-                            ("generation",), encoder=_char_lm, model=_gpt2_of("gpt2", 128, 2),
-                            epochs=3, batch_size=32, lr=5e-4, dropout=0.1))  # fmt: skip
+CHAR_LM: dict[str, Any] = {"epochs": 3, "batch_size": 32, "lr": 5e-4, "dropout": 0.1}
+"""The recipe of the character GPT-2 language models trained from scratch."""
+
+register_family(ModelFamily("gpt2", "tiny GPT-2 char LM (config, scratch)", ("generation",),
+                            encoder=_char_lm, model=_gpt2_of("gpt2", 128, 2),
+                            **CHAR_LM))  # fmt: skip
 register_family(ModelFamily("gpt2-wide", "GPT-2 char LM, 4 layers x 256 (config, scratch)",
                             ("generation",), encoder=_char_lm, model=_gpt2_of("gpt2-wide", 256, 4),
-                            epochs=3, batch_size=32, lr=5e-4, dropout=0.1))  # fmt: skip
+                            **CHAR_LM))  # fmt: skip
