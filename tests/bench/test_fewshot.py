@@ -7,7 +7,7 @@ import pytest
 
 from bench.data_sources import load_or_skip
 from torch_rdrop.bench.tasks.data import chinese_text, english_text, images, tagging
-from torch_rdrop.bench.tasks.fewshot import SHOTS, few_shot, sample_examples
+from torch_rdrop.bench.tasks.fewshot import SHOTS, few_shot, proportional_counts, sample_examples
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +48,30 @@ def test_full_and_semi_supervised(bbc) -> None:
     assert np.array_equal(np.sort(parts), np.sort(bbc.train))
     assert len(semi.train) == 40 and len(semi.unlabelled) == len(bbc.train) - 40 - 25
     assert SHOTS == (8, 16, 32, 64, None)
+
+
+def test_train_rows_cut_the_whole_split_keeping_each_class_share(bbc) -> None:
+    full = few_shot(bbc, None, seed=0, dev_shots=20)
+    cut = few_shot(bbc, None, seed=0, dev_shots=20, train_rows=500)
+    assert len(cut.train) == 500 and set(cut.train) <= set(full.train)
+    assert np.array_equal(cut.dev, full.dev) and np.array_equal(cut.test, bbc.test)
+    share = {c: n / len(full.train) for c, n in bbc.class_counts(full.train).items()}
+    for name, n in bbc.class_counts(cut.train).items():
+        assert abs(n - 500 * share[name]) < 1, name
+    again = few_shot(bbc, None, seed=0, dev_shots=20, train_rows=500)
+    assert np.array_equal(again.train, cut.train)
+    assert not np.array_equal(few_shot(bbc, None, seed=1, dev_shots=20, train_rows=500).train,
+                              cut.train)  # fmt: skip
+    assert proportional_counts([3, 3, 3], 9) == [3, 3, 3]
+    with pytest.raises(ValueError, match="train_rows cuts the whole training split.*shots=16"):
+        few_shot(bbc, 16, seed=0, train_rows=500)
+    with pytest.raises(ValueError, match=r"train_rows=5000 but only 1601 training rows are left"):
+        few_shot(bbc, None, seed=0, dev_shots=20, train_rows=5000)
+    lm = load_or_skip(chinese_text.load_peoples_daily_lm)
+    lines = few_shot(lm, None, seed=0, dev_shots=16, train_rows=300)
+    assert len(lines.train) == 300 and len(lines.dev) == 16
+    with pytest.raises(ValueError, match="train_rows applies to classification and generation"):
+        few_shot(load_or_skip(tagging.load_wsj_pos), None, seed=0, train_rows=300)
 
 
 def test_k_larger_than_a_class_has_is_an_error(bbc) -> None:

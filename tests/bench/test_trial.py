@@ -215,6 +215,26 @@ def test_unlabelled_batches_are_ratio_times_the_batch_size(monkeypatch) -> None:
     assert sizes and set(sizes) == {24}
 
 
+def test_train_rows_trains_on_that_many_rows_of_the_whole_split(monkeypatch) -> None:
+    seen: list[int] = []
+    original = trial.few_shot
+
+    def spy(*args, **kwargs):
+        split = original(*args, **kwargs)
+        seen.append(len(split.train))
+        return split
+
+    monkeypatch.setattr(trial, "few_shot", spy)
+    for task in ("digits-mlp", "digits-pixel-logreg"):
+        result = run_trial(_spec(task, "none", None, epochs=1, train_rows=120, select="best"))
+        assert result.value > 0.5, task  # 120 digits teach both models most of the classes
+    assert seen == [120, 120]
+    with pytest.raises(ValueError, match="train_rows cuts a whole training split.*shots=4"):
+        run_trial(_spec("digits-mlp", "none", train_rows=120))
+    with pytest.raises(ValueError, match="train_rows must be a positive integer, got 0"):
+        run_trial(_spec("digits-mlp", "none", None, train_rows=0))
+
+
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="Linux /proc only")
 def test_peak_memory_is_the_trials_own() -> None:
     spike = torch.ones(100 * 2**20)  # 400 MiB resident before the trial, freed before it starts

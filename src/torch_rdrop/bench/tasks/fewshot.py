@@ -17,7 +17,10 @@ Policies (the test split is always the data set's fixed test split, never sample
   depend on K.
 - **Generation** (:func:`sample_examples`): K examples in all.
 
-``shots=None`` means the full training split (minus the dev split).
+``shots=None`` means the full training split (minus the dev split). Where a whole split costs too
+much, ``train_rows`` cuts it to that many rows, drawn by the same seed after the dev split:
+classification keeps each class's share (:func:`proportional_counts`), generation takes the first
+rows of the permutation. Tagging has no such cut (a sentence holds several classes).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ __all__ = [
     "SHOTS",
     "FewShotSplit",
     "few_shot",
+    "proportional_counts",
     "sample_examples",
     "sample_per_class",
     "sample_sentences",
@@ -83,6 +87,38 @@ def _empty() -> np.ndarray:
     return np.zeros(0, dtype=np.int64)
 
 
+def _check_train_rows(train_rows: int | None, shots: int | None) -> None:
+    if train_rows is None:
+        return
+    if isinstance(train_rows, bool) or not isinstance(train_rows, int) or train_rows < 1:
+        raise ValueError(f"train_rows must be a positive int or None, got {train_rows!r}")
+    if shots is not None:
+        raise ValueError(
+            f"train_rows cuts the whole training split (shots=None); got shots={shots} and "
+            f"train_rows={train_rows}"
+        )
+
+
+def proportional_counts(sizes: Sequence[int], total: int) -> list[int]:
+    """``total`` split over groups in proportion to ``sizes`` (largest remainders, ties to the
+    first group), never more than a group has.
+
+    >>> proportional_counts([500, 300, 200], 100)
+    [50, 30, 20]
+    >>> proportional_counts([5, 3, 2], 7)
+    [4, 2, 1]
+    """
+    have = np.asarray(sizes, dtype=np.int64)
+    if total > int(have.sum()):
+        raise ValueError(f"train_rows={total} but only {int(have.sum())} training rows are left")
+    exact = total * have / max(int(have.sum()), 1)
+    counts = np.floor(exact).astype(np.int64)
+    short = total - int(counts.sum())
+    for group in np.argsort(-(exact - counts), kind="stable")[:short]:
+        counts[group] += 1
+    return counts.tolist()
+
+
 def sample_per_class(
     labels: np.ndarray,
     pool: np.ndarray,
@@ -94,8 +130,10 @@ def sample_per_class(
     semi_supervised: bool = False,
     label_names: Sequence[str] | None = None,
     name: str = "",
+    train_rows: int | None = None,
 ) -> FewShotSplit:
-    """Exactly ``shots`` labelled examples per class from ``pool`` (see the module docstring).
+    """Exactly ``shots`` labelled examples per class from ``pool`` (see the module docstring);
+    with ``shots=None`` and ``train_rows``, that many rows in all, each class in proportion.
 
     >>> labels = np.array([0] * 10 + [1] * 10)
     >>> split = sample_per_class(labels, np.arange(16), np.arange(16, 20), 3, seed=0, dev_shots=2)
@@ -105,8 +143,12 @@ def sample_per_class(
     Traceback (most recent call last):
     ...
     ValueError: shots=7 but not every class has enough training examples: '1' has only 6
+    >>> split = sample_per_class(labels, np.arange(16), np.arange(16, 20), None, 0, train_rows=5)
+    >>> np.bincount(labels[split.train]).tolist()
+    [3, 2]
     """
     _check_shots(shots)
+    _check_train_rows(train_rows, shots)
     if dev_shots < 0:
         raise ValueError(f"dev_shots must be >= 0, got {dev_shots}")
     rng = _rng(seed, name)
@@ -124,10 +166,12 @@ def sample_per_class(
         raise ValueError(
             f"shots={shots} but not every class has enough training examples: {listed}{dev_note}"
         )
+    left = [m.size - dev_shots for m in per_class]
+    cut = left if train_rows is None else proportional_counts(left, train_rows)
     train, dev, rest = [], [], []
-    for members in per_class:
+    for members, count in zip(per_class, cut, strict=True):
         members = members[rng.permutation(members.size)]
-        end = members.size if shots is None else dev_shots + shots
+        end = dev_shots + (count if shots is None else shots)
         dev.append(members[:dev_shots])
         train.append(members[dev_shots:end])
         rest.append(members[end:])
@@ -244,9 +288,15 @@ def sample_sentences(
 
 
 def sample_examples(
-    data: GenerationData, shots: int | None, seed: int, *, dev: int = 0
+    data: GenerationData,
+    shots: int | None,
+    seed: int,
+    *,
+    dev: int = 0,
+    train_rows: int | None = None,
 ) -> FewShotSplit:
-    """``shots`` training examples in all (no classes), plus ``dev`` for model selection.
+    """``shots`` training examples in all (no classes), plus ``dev`` for model selection; with
+    ``shots=None`` and ``train_rows``, that many training examples.
 
     >>> from torch_rdrop.bench.tasks.data.base import GenerationData
     >>> d = GenerationData("toy", tuple("abcdefgh"), None, range(6), range(6, 8), None, "en")
@@ -255,13 +305,15 @@ def sample_examples(
     (2, 1, set())
     """
     _check_shots(shots)
+    _check_train_rows(train_rows, shots)
     rng = _rng(seed, data.name)
     pool = np.sort(data.train)
     order = pool[rng.permutation(pool.size)]
-    need = dev + (shots or 1)
+    need = dev + (shots or train_rows or 1)
     if order.size < need:
-        raise ValueError(f"shots={shots} and dev={dev} but {data.name} has {order.size} examples")
-    end = order.size if shots is None else dev + shots
+        wanted = f"train_rows={train_rows}" if train_rows else f"shots={shots}"
+        raise ValueError(f"{wanted} and dev={dev} but {data.name} has {order.size} examples")
+    end = dev + (shots or train_rows or order.size - dev)
     return FewShotSplit(
         train=np.sort(order[dev:end]),
         dev=np.sort(order[:dev]),
@@ -280,10 +332,12 @@ def few_shot(
     dev_shots: int = 0,
     semi_supervised: bool = False,
     rare: Rare = "error",
+    train_rows: int | None = None,
 ) -> FewShotSplit:
     """The split of the protocol for any data set type (classification, tagging, generation).
 
-    ``dev_shots`` is per class (classification, tagging) or in all (generation).
+    ``dev_shots`` is per class (classification, tagging) or in all (generation); ``train_rows``
+    cuts a whole training split (classification, generation).
     """
     if isinstance(data, ClassificationData):
         return sample_per_class(
@@ -296,13 +350,19 @@ def few_shot(
             semi_supervised=semi_supervised,
             label_names=data.label_names,
             name=data.name,
+            train_rows=train_rows,
         )
     if isinstance(data, TaggingData):
+        if train_rows is not None:
+            raise ValueError(
+                f"train_rows applies to classification and generation data; {data.name} is "
+                "tagging data (a sentence holds several classes)"
+            )
         return sample_sentences(
             data, shots, seed, dev_shots=dev_shots, semi_supervised=semi_supervised, rare=rare
         )
     if isinstance(data, GenerationData):
         if semi_supervised:
             raise ValueError("semi_supervised splits need classes; generation data has none")
-        return sample_examples(data, shots, seed, dev=dev_shots)
+        return sample_examples(data, shots, seed, dev=dev_shots, train_rows=train_rows)
     raise ValueError(f"data must be a bench data set, got {type(data).__name__}")

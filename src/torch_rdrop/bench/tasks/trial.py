@@ -13,10 +13,13 @@ examples per class, 4, when a dev split is used), ``select`` (``"last"``: the mo
 epoch is scored; ``"best"``: a dev split is carved from the training data, scored after each
 evaluated epoch, and the checkpoint with the best dev score is scored on test, once),
 ``score_on`` (``"test"``; ``"dev"`` scores the dev split only and never the test split: the
-runs recipes are chosen from), ``eval_every`` (evaluate every that many epochs and after the
-last; 1), ``threads`` (CPU threads while the trial runs, 1: a grid worker per core is the fair
-and faster layout for these small models; the caller's count is restored afterwards); every other
-name goes to the method (``alpha``, ``epsilon``, ``duplicate_from``, ...).
+runs recipes are chosen from), ``train_rows`` (on a whole training split, train on that many
+rows of it, drawn by the data seed after the dev split, each class in proportion: a subsample
+fixed in advance where the whole split costs too much; see :mod:`.fewshot`), ``eval_every``
+(evaluate every that many epochs and after the last; 1), ``threads`` (CPU threads while the
+trial runs, 1: a grid worker per core is the fair and faster layout for these small models; the
+caller's count is restored afterwards); every other name goes to the method (``alpha``,
+``epsilon``, ``duplicate_from``, ...).
 
 Semi-supervised mode (``semi_supervised=true``, classification tasks): K labelled examples per
 class train with the method as usual, and each step also draws a batch of the unlabelled rest of
@@ -80,7 +83,7 @@ __all__ = ["BACKEND", "METHODS_BY_KIND", "TrainedCallback", "check_task_shots", 
 TRAINING_PARAMS = (
     "epochs", "batch_size", "lr", "dropout", "weight_decay", "dev_shots", "eval_every", "threads",
     "semi_supervised", "consistency_alpha", "rampup", "unlabelled_ratio", "select", "score_on",
-    "recipe",
+    "recipe", "train_rows",
 )  # fmt: skip
 EVAL_BATCH = 256
 #: Dev examples per class when a run asks for a dev split (``use_dev``) and names no ``dev_shots``.
@@ -109,6 +112,7 @@ def _settings(task: Task, spec: TrialSpec) -> tuple[dict[str, Any], dict[str, Sc
         "dropout": task.dropout, "weight_decay": 0.01, "dev_shots": DEV_SHOTS, "eval_every": 1,
         "threads": 1, "semi_supervised": False, "consistency_alpha": 1.0, "rampup": 0.3,
         "unlabelled_ratio": 1, "select": "last", "score_on": "test", "recipe": "recorded",
+        "train_rows": None,
     }  # fmt: skip
     if spec.params.get("recipe", "recorded") not in ("recorded", "family"):
         raise ValueError(
@@ -139,6 +143,13 @@ def _settings(task: Task, spec: TrialSpec) -> tuple[dict[str, Any], dict[str, Sc
         raise ValueError(f"param select must be one of {SELECT_RULES}, got {settings['select']!r}")
     if settings["score_on"] not in ("test", "dev"):
         raise ValueError(f"param score_on must be 'test' or 'dev', got {settings['score_on']!r}")
+    rows = settings["train_rows"]
+    if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows < 1):
+        raise ValueError(f"param train_rows must be a positive integer, got {rows!r}")
+    if rows is not None and spec.shots is not None:
+        raise ValueError(
+            f"param train_rows cuts a whole training split (shots full); got shots={spec.shots}"
+        )
     if not 0.0 <= float(settings["rampup"]) <= 1.0:
         raise ValueError(f"param rampup must lie in [0, 1], got {settings['rampup']!r}")
     method_params = {k: v for k, v in spec.params.items() if k not in TRAINING_PARAMS}
@@ -338,7 +349,7 @@ def _train(
     plan = _Scoring(task, spec, settings)
     split = few_shot(
         data, spec.shots, spec.data_seed, dev_shots=plan.dev_shots, semi_supervised=semi,
-        rare=task.rare,
+        rare=task.rare, train_rows=settings["train_rows"],
     )  # fmt: skip
     torch.manual_seed(spec.init_seed)
     model = task.make_model(data, encoder, float(settings["dropout"]))
@@ -456,7 +467,10 @@ def _fit(
     data, _ = _prepared(task)
     _reset_peak_memory()
     plan = _Scoring(task, spec, settings)
-    split = few_shot(data, spec.shots, spec.data_seed, dev_shots=plan.dev_shots, rare=task.rare)
+    split = few_shot(
+        data, spec.shots, spec.data_seed, dev_shots=plan.dev_shots, rare=task.rare,
+        train_rows=settings["train_rows"],
+    )  # fmt: skip
     metric = get_metric(task.metric)
     start = time.perf_counter()
     predictor = task.fit(data, split.train)
