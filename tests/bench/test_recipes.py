@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from torch_rdrop.bench.tasks.recipes import RECIPES, DevRun, Recipe, choose_recipe
+from torch_rdrop.bench.tasks.recipes import RECIPES, DevRun, Recipe, choose_recipe, register_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 STORE = ROOT / "docs" / "results" / "evidence.db"
@@ -49,6 +49,10 @@ def test_a_recipe_refuses_bad_values() -> None:
         Recipe(lr=0, epochs=3, dev_shots=4)
     with pytest.raises(ValueError, match="select must be one of"):
         Recipe(lr=1e-3, epochs=3, dev_shots=4, select="first")
+    with pytest.raises(ValueError, match="train_rows must be a positive integer or None, got 0"):
+        Recipe(lr=1e-3, epochs=3, dev_shots=4, train_rows=0)
+    with pytest.raises(ValueError, match="recipe of t: train_rows cuts a whole training split"):
+        register_recipe("t", 16, Recipe(lr=1e-3, epochs=3, dev_shots=4, train_rows=300))
 
 
 def _recipe_studies() -> list[str]:
@@ -69,11 +73,13 @@ def test_every_recorded_recipe_is_what_its_dev_runs_choose() -> None:
         assert records, f"recipe study {study} has no finished runs"
         for choice in recipe_choices(records):
             dev_shots = {dict(r.point.params)["dev_shots"] for r in records}
-            chosen[(choice.task, choice.shots)] = (choice, study, dev_shots)
+            rows = {dict(r.point.params).get("train_rows") for r in records}
+            chosen[(choice.task, choice.shots)] = (choice, study, dev_shots, rows)
     recorded = {key: r for key, r in RECIPES.items() if r.evidence}
     assert recorded, "no recipe is recorded from the evidence"
     assert set(chosen) == set(recorded), "recipe studies and recorded recipes differ"
     for key, recipe in recorded.items():
-        choice, study, dev_shots = chosen[key]
+        choice, study, dev_shots, rows = chosen[key]
         assert (recipe.lr, recipe.epochs, recipe.evidence) == (choice.lr, choice.epochs, study), key
         assert dev_shots == {recipe.dev_shots}, key
+        assert rows == {recipe.train_rows}, key  # a recipe chosen on a subsample trains on it

@@ -63,7 +63,12 @@ SELECT_RULES = ("best", "last")
 class Recipe:
     """A task's training recipe for one regime, and the dev protocol it was chosen under.
 
-    ``evidence`` names the study of the evidence store that holds the dev runs.
+    ``evidence`` names the study of the evidence store that holds the dev runs; ``train_rows``,
+    on a whole training split, the subsample the recipe was chosen on and trains on (see
+    :mod:`.fewshot`).
+
+    >>> Recipe(2e-5, 3, 100, train_rows=3000).params()["train_rows"]
+    3000
     """
 
     lr: float
@@ -71,6 +76,7 @@ class Recipe:
     dev_shots: int
     select: str = "best"
     evidence: str = ""
+    train_rows: int | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -81,11 +87,17 @@ class Recipe:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.select not in SELECT_RULES:
             raise ValueError(f"select must be one of {SELECT_RULES}, got {self.select!r}")
+        rows = self.train_rows
+        if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows < 1):
+            raise ValueError(f"train_rows must be a positive integer or None, got {rows!r}")
 
     def params(self) -> dict[str, Any]:
         """The trial parameters this recipe sets."""
-        return {"lr": self.lr, "epochs": self.epochs, "dev_shots": self.dev_shots,
-                "select": self.select}  # fmt: skip
+        params = {"lr": self.lr, "epochs": self.epochs, "dev_shots": self.dev_shots,
+                  "select": self.select}  # fmt: skip
+        if self.train_rows is not None:
+            params["train_rows"] = self.train_rows
+        return params
 
 
 RECIPES: dict[tuple[str, int | None], Recipe] = {}
@@ -101,6 +113,11 @@ def register_recipe(task: str, shots: int | None, recipe: Recipe) -> None:
     """
     if not isinstance(recipe, Recipe):
         raise TypeError(f"recipe must be a Recipe, got {type(recipe).__name__}")
+    if recipe.train_rows is not None and shots is not None:
+        raise ValueError(
+            f"recipe of {task}: train_rows cuts a whole training split (shots None), got "
+            f"shots={shots}"
+        )
     RECIPES[(task, shots)] = recipe
 
 
@@ -115,8 +132,11 @@ def recipe_rows() -> list[dict[str, str]]:
     for (task, shots), recipe in sorted(
         RECIPES.items(), key=lambda kv: (kv[0][0], kv[0][1] or 1e9)
     ):
+        regime = "full" if shots is None else str(shots)
+        if recipe.train_rows is not None:
+            regime += f" ({recipe.train_rows:,} rows)"
         rows.append({
-            "task": task, "K": "full" if shots is None else str(shots), "lr": f"{recipe.lr:g}",
+            "task": task, "K": regime, "lr": f"{recipe.lr:g}",
             "epochs": str(recipe.epochs), "dev per class": str(recipe.dev_shots),
             "checkpoint": "best dev" if recipe.select == "best" else "last epoch",
             "chosen in": recipe.evidence or "-",
@@ -218,12 +238,19 @@ RECORDED: tuple[tuple[str, int | None, Recipe], ...] = (
     ("mr-minilm", 16, Recipe(2e-5, 40, 16, evidence="recipe-16-minilm")),
     ("uncertainty-minilm", 16, Recipe(5e-5, 34, 16, evidence="recipe-16-uncertainty-minilm")),
     ("tweets-minilm", 16, Recipe(2e-5, 40, 16, evidence="recipe-16-tweets-minilm")),
+    ("reviews-zh-pd-charlm", 16, Recipe(1e-3, 4, 16, evidence="recipe-16-pd-charlm")),
     ("digits-mlp", None, Recipe(3e-3, 44, 20, evidence="recipe-full-digits")),
     ("mr-cnn", None, Recipe(3e-3, 15, 100, evidence="recipe-full-text")),
     ("uncertainty-cnn", None, Recipe(1e-3, 8, 100, evidence="recipe-full-text")),
     ("wsj-pos-lstm", None, Recipe(3e-3, 40, 10, evidence="recipe-full-wsj")),
     ("uncertainty-minilm", None, Recipe(2e-5, 3, 100, evidence="recipe-full-minilm")),
     ("mr-minilm", None, Recipe(5e-5, 2, 100, evidence="recipe-full-mr-minilm")),
+    ("bbc-minilm", None, Recipe(5e-5, 3, 100, evidence="recipe-full-bbc-minilm")),
+    (
+        "tweets-minilm",
+        None,
+        Recipe(5e-5, 3, 100, evidence="recipe-full-tweets-minilm", train_rows=3000),
+    ),
 )
 for _task, _shots, _recipe in RECORDED:
     register_recipe(_task, _shots, _recipe)
