@@ -1,6 +1,6 @@
 """Backbones made here: a language model pretrained by the benchmark, kept as a checkpoint folder.
 
-A :class:`Backbone` names a language-model task of the benchmark (``pd-lm-gpt2``: the character
+A :class:`Backbone` names a language-model task of the benchmark (``pd-lm-gpt2-wide``: a character
 GPT-2 on People's Daily), the recipe that pretrains it (:class:`PretrainRecipe`) and the data sets
 it is fine-tuned on. :func:`build_backbone` trains the task's model through the benchmark's own
 trial (:func:`~torch_rdrop.bench.tasks.trial.run_trial`: the training split minus a fixed dev
@@ -407,7 +407,7 @@ def backbone_rows() -> list[dict[str, str]]:
 
 #: What building ``pd-charlm`` costs with its default recipe, measured by
 #: ``benchmarks/backbone_step.py`` (1 thread, batch 32).
-PD_CHARLM_COST = "about 3 epochs x 531 steps x 0.53 s = 14 CPU-minutes on 1 thread, plus evaluation"
+PD_CHARLM_COST = "about 6 epochs x 531 steps x 2.2 s = 2 CPU-hours on 1 thread, plus evaluation"
 
 
 def register_backbones() -> None:
@@ -418,8 +418,9 @@ def register_backbones() -> None:
         Backbone(
             "pd-charlm",
             "character GPT-2 pretrained on People's Daily (made here: rdrop backbone build)",
-            lm_task="pd-lm-gpt2",
+            lm_task="pd-lm-gpt2-wide",
             datasets=("reviews-zh",),
+            recipe=PretrainRecipe(epochs=6),
             languages=("zh",),
             cost=PD_CHARLM_COST,
         )
