@@ -63,7 +63,7 @@ def test_train_rows_cut_the_whole_split_keeping_each_class_share(bbc) -> None:
     assert not np.array_equal(few_shot(bbc, None, seed=1, dev_shots=20, train_rows=500).train,
                               cut.train)  # fmt: skip
     assert proportional_counts([3, 3, 3], 9) == [3, 3, 3]
-    with pytest.raises(ValueError, match="train_rows cuts the whole training split.*shots=16"):
+    with pytest.raises(ValueError, match="train_rows cuts a whole training split.*shots=16"):
         few_shot(bbc, 16, seed=0, train_rows=500)
     with pytest.raises(ValueError, match=r"train_rows=5000 but only 1601 training rows are left"):
         few_shot(bbc, None, seed=0, dev_shots=20, train_rows=5000)

@@ -229,9 +229,9 @@ def test_train_rows_trains_on_that_many_rows_of_the_whole_split(monkeypatch) -> 
         result = run_trial(_spec(task, "none", None, epochs=1, train_rows=120, select="best"))
         assert result.value > 0.5, task  # 120 digits teach both models most of the classes
     assert seen == [120, 120]
-    with pytest.raises(ValueError, match="train_rows cuts a whole training split.*shots=4"):
+    with pytest.raises(ValueError, match="param train_rows cuts a whole training split.*shots=4"):
         run_trial(_spec("digits-mlp", "none", train_rows=120))
-    with pytest.raises(ValueError, match="train_rows must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="param train_rows must be a positive .*, got 0"):
         run_trial(_spec("digits-mlp", "none", None, train_rows=0))
 
 

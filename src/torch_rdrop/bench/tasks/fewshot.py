@@ -87,14 +87,22 @@ def _empty() -> np.ndarray:
     return np.zeros(0, dtype=np.int64)
 
 
-def _check_train_rows(train_rows: int | None, shots: int | None) -> None:
+def check_train_rows(train_rows: int | None, shots: int | None) -> None:
+    """Refuse a ``train_rows`` that is not a positive integer or None, or one given with shots.
+
+    >>> check_train_rows(3000, None)
+    >>> check_train_rows(3000, 16)
+    Traceback (most recent call last):
+    ...
+    ValueError: train_rows cuts a whole training split (shots full); got shots=16, train_rows=3000
+    """
     if train_rows is None:
         return
     if isinstance(train_rows, bool) or not isinstance(train_rows, int) or train_rows < 1:
-        raise ValueError(f"train_rows must be a positive int or None, got {train_rows!r}")
+        raise ValueError(f"train_rows must be a positive integer or None, got {train_rows!r}")
     if shots is not None:
         raise ValueError(
-            f"train_rows cuts the whole training split (shots=None); got shots={shots} and "
+            f"train_rows cuts a whole training split (shots full); got shots={shots}, "
             f"train_rows={train_rows}"
         )
 
@@ -148,7 +156,7 @@ def sample_per_class(
     [3, 2]
     """
     _check_shots(shots)
-    _check_train_rows(train_rows, shots)
+    check_train_rows(train_rows, shots)
     if dev_shots < 0:
         raise ValueError(f"dev_shots must be >= 0, got {dev_shots}")
     rng = _rng(seed, name)
@@ -305,7 +313,7 @@ def sample_examples(
     (2, 1, set())
     """
     _check_shots(shots)
-    _check_train_rows(train_rows, shots)
+    check_train_rows(train_rows, shots)
     rng = _rng(seed, data.name)
     pool = np.sort(data.train)
     order = pool[rng.permutation(pool.size)]

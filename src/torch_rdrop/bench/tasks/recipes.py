@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from torch_rdrop.bench.tasks.fewshot import check_train_rows
+
 __all__ = [
     "EPOCH_HEADROOM",
     "FLAT_FRACTION",
@@ -87,9 +89,7 @@ class Recipe:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.select not in SELECT_RULES:
             raise ValueError(f"select must be one of {SELECT_RULES}, got {self.select!r}")
-        rows = self.train_rows
-        if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows < 1):
-            raise ValueError(f"train_rows must be a positive integer or None, got {rows!r}")
+        check_train_rows(self.train_rows, None)
 
     def params(self) -> dict[str, Any]:
         """The trial parameters this recipe sets."""
@@ -113,11 +113,10 @@ def register_recipe(task: str, shots: int | None, recipe: Recipe) -> None:
     """
     if not isinstance(recipe, Recipe):
         raise TypeError(f"recipe must be a Recipe, got {type(recipe).__name__}")
-    if recipe.train_rows is not None and shots is not None:
-        raise ValueError(
-            f"recipe of {task}: train_rows cuts a whole training split (shots None), got "
-            f"shots={shots}"
-        )
+    try:
+        check_train_rows(recipe.train_rows, shots)
+    except ValueError as error:
+        raise ValueError(f"recipe of {task}: {error}") from None
     RECIPES[(task, shots)] = recipe
 
 

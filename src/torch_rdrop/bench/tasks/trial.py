@@ -70,7 +70,7 @@ from torch_rdrop.bench.tasks.catalog import (
     task_rows,
 )
 from torch_rdrop.bench.tasks.data.base import TaggingData
-from torch_rdrop.bench.tasks.fewshot import FewShotSplit, few_shot
+from torch_rdrop.bench.tasks.fewshot import FewShotSplit, check_train_rows, few_shot
 from torch_rdrop.bench.tasks.methods import get_method, method_names, methods_by_kind
 from torch_rdrop.bench.tasks.metrics import Predictions, get_metric
 from torch_rdrop.bench.tasks.recipes import SELECT_RULES, recorded_recipe
@@ -143,13 +143,10 @@ def _settings(task: Task, spec: TrialSpec) -> tuple[dict[str, Any], dict[str, Sc
         raise ValueError(f"param select must be one of {SELECT_RULES}, got {settings['select']!r}")
     if settings["score_on"] not in ("test", "dev"):
         raise ValueError(f"param score_on must be 'test' or 'dev', got {settings['score_on']!r}")
-    rows = settings["train_rows"]
-    if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows < 1):
-        raise ValueError(f"param train_rows must be a positive integer, got {rows!r}")
-    if rows is not None and spec.shots is not None:
-        raise ValueError(
-            f"param train_rows cuts a whole training split (shots full); got shots={spec.shots}"
-        )
+    try:
+        check_train_rows(settings["train_rows"], spec.shots)
+    except ValueError as error:
+        raise ValueError(f"param {error}") from None
     if not 0.0 <= float(settings["rampup"]) <= 1.0:
         raise ValueError(f"param rampup must lie in [0, 1], got {settings['rampup']!r}")
     method_params = {k: v for k, v in spec.params.items() if k not in TRAINING_PARAMS}
