@@ -38,6 +38,7 @@ from torch_rdrop.bench.tasks.backbone import (
     PretrainRecipe,
     backbone_dir,
     backbone_rows,
+    backbone_tasks,
     build_backbone,
     built_folder,
     pretrain,
@@ -46,11 +47,13 @@ from torch_rdrop.bench.tasks.backbone import (
     write_backbone,
 )
 from torch_rdrop.bench.tasks.char_tokenizer import char_tokenizer
-from torch_rdrop.bench.tasks.checkpoint import CheckpointFamily, check_checkpoint
+from torch_rdrop.bench.tasks.checkpoint import CheckpointError, CheckpointFamily, check_checkpoint
 from torch_rdrop.bench.tasks.data.base import ClassificationData, GenerationData
+from torch_rdrop.bench.tasks.pooling import MeanPooledClassifier
 from torch_rdrop.bench.tasks.text import CharLMEncoder, Vocab, char_tokens
 from torch_rdrop.bench.tasks.trial import evaluate, run_trial
 from torch_rdrop.cli import app
+from torch_rdrop.wrapper import default_logits
 
 # A repetitive corpus: four sentences, each many times, so a few steps learn it.
 SENTENCES = ("我爱北京天安门。", "今天天气很好！", "这本书很好看。", "北京今天下雨了。")
@@ -99,7 +102,9 @@ def _registered() -> Iterator[None]:
     register_backbone(TOY)
     yield
     for registry, name in [(TASKS, "toy-zh-reviews-toy-charlm"), (TASKS, LM_TASK),
+                           (TASKS, "toy-zh-reviews-toy-charlm-mean"),
                            (BACKBONES, "toy-charlm"), (FAMILIES, "toy-charlm"),
+                           (FAMILIES, "toy-charlm-mean"),
                            (FAMILIES, "toy-gpt2"), (DATASETS, "toy-zh-reviews"),
                            (DATASETS, "toy-zh-lines")]:  # fmt: skip
         registry.remove(name)
@@ -220,8 +225,32 @@ def test_folder_loads_as_a_warm_started_classifier(built: Built) -> None:
         assert torch.equal(loaded[name], tensor), name
 
 
-def test_padded_batch_scores_each_row_as_alone(built: Built) -> None:
-    family = CheckpointFamily(built.folder)
+def test_mean_head_warm_starts_the_body_and_reads_every_character(built: Built) -> None:
+    model = CheckpointFamily(built.folder, pooling="mean").model(_reviews(), dropout=0.3)
+    assert isinstance(model, MeanPooledClassifier) and model.score.out_features == 2
+    assert model.body.config.resid_pdrop == 0.3 and model.dropout.p == 0.3
+    pretrained = built.pretrained.model.transformer.state_dict()
+    loaded = model.body.state_dict()
+    assert loaded.keys() == pretrained.keys()
+    for name, tensor in pretrained.items():
+        assert torch.equal(loaded[name], tensor), name
+    model.eval()
+    ids = torch.tensor([[2, 5, 6, 7]])
+    with torch.no_grad():
+        states = model.body(input_ids=ids).last_hidden_state
+        expected = model.score(states.mean(dim=1))
+        torch.testing.assert_close(model(input_ids=ids), expected, rtol=0, atol=1e-6)
+        last = model.score(states[:, -1])
+        assert not torch.allclose(expected, last, atol=1e-3)  # it is not the last state's head
+    with pytest.raises(CheckpointError, match="pooling='mean' is a classification head"):
+        CheckpointFamily(built.folder, pooling="mean").model(_lines(), dropout=0.1)
+    with pytest.raises(ValueError, match=r"pooling must be one of \('head', 'mean'\), got 'max'"):
+        CheckpointFamily(built.folder, pooling="max")
+
+
+@pytest.mark.parametrize("pooling", ["head", "mean"])
+def test_padded_batch_scores_each_row_as_alone(built: Built, pooling: str) -> None:
+    family = CheckpointFamily(built.folder, pooling=pooling)
     data = _reviews()
     encoder = family.encoder(data)
     model = family.model(data, dropout=0.1).eval()
@@ -230,18 +259,21 @@ def test_padded_batch_scores_each_row_as_alone(built: Built) -> None:
     assert batch["input_ids"][:, 0].eq(2).all() and batch["attention_mask"].eq(0).any()
     batch.pop("labels")
     with torch.no_grad():
-        together = model(**batch).logits
+        together = default_logits(model(**batch))
         for i, row in enumerate(rows):
             alone = encoder.batch(data, [row])
             alone.pop("labels")
-            torch.testing.assert_close(together[i], model(**alone).logits[0], rtol=0, atol=1e-5)
+            single = default_logits(model(**alone))[0]
+            torch.testing.assert_close(together[i], single, rtol=0, atol=1e-5)
 
 
-def test_the_family_fine_tunes_in_a_trial(built: Built, cache_dir: Path) -> None:
+@pytest.mark.parametrize("task", ["toy-zh-reviews-toy-charlm", "toy-zh-reviews-toy-charlm-mean"])
+def test_the_family_fine_tunes_in_a_trial(built: Built, cache_dir: Path, task: str) -> None:
     import shutil
 
     shutil.copytree(built.folder, backbone_dir("toy-charlm"))
-    spec = TrialSpec("toy-zh-reviews-toy-charlm", "rdrop", 2, 0, 0, {"epochs": 2})
+    assert task in backbone_tasks(TOY)
+    spec = TrialSpec(task, "rdrop", 2, 0, 0, {"epochs": 2})
     result = run_trial(spec)
     assert 0.0 <= result.value <= 1.0 and len(result.curves["accuracy"]) == 2
 

@@ -54,7 +54,8 @@ def test_dataset_family_pairs_are_tasks_and_bad_pairs_say_why() -> None:
 
 
 def test_the_builtin_names_keep_their_data_set_family_and_recipe() -> None:
-    assert len(task_names()) == 20
+    assert len(task_names()) == 21  # two of them on the pd-charlm backbone (two heads)
+    assert get_task("reviews-zh-pd-charlm-mean").model_family.name == "pd-charlm-mean"
     fashion = get_task("fashion-mnist-cnn")
     assert fashion.model_family.name == "image-cnn"
     assert (fashion.epochs, fashion.dropout) == (10, 0.3)

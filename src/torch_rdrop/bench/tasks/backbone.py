@@ -12,9 +12,11 @@ Hugging Face checkpoint folder: the model (``save_pretrained``), its character t
 Each backbone is also a model family of the same name, read through
 :class:`~torch_rdrop.bench.tasks.checkpoint.CheckpointFamily` (a fresh classification head,
 every dropout field set to the run's rate), with a task per fine-tuning data set
-(``reviews-zh-pd-charlm``). The folder is :func:`backbone_dir`:
-``$TORCH_RDROP_CACHE/backbones/NAME``, by default ``~/.cache/torch-rdrop/backbones/NAME``. Until
-it is built, the family's tasks are listed but refuse to run, naming the build command:
+(``reviews-zh-pd-charlm``), and a second family, ``NAME-mean``, whose head reads the mean of
+the token states instead of the last one (``reviews-zh-pd-charlm-mean``). The folder is
+:func:`backbone_dir`: ``$TORCH_RDROP_CACHE/backbones/NAME``, by default
+``~/.cache/torch-rdrop/backbones/NAME``. Until it is built, the family's tasks are listed but
+refuse to run, naming the build command:
 
 >>> import os, tempfile
 >>> os.environ["TORCH_RDROP_CACHE"] = tempfile.mkdtemp()
@@ -45,6 +47,7 @@ from torch_rdrop.bench.tasks.checkpoint import CheckpointError, CheckpointFamily
 from torch_rdrop.bench.tasks.data.sources import cache_dir
 from torch_rdrop.bench.tasks.families import ModelFamily, register_family
 from torch_rdrop.bench.tasks.fewshot import FewShotSplit
+from torch_rdrop.bench.tasks.pooling import POOLINGS, check_pooling
 from torch_rdrop.bench.tasks.registry import Registry
 from torch_rdrop.bench.tasks.text import CharLMEncoder, char_tokens
 
@@ -58,8 +61,10 @@ __all__ = [
     "backbone_dir",
     "backbone_family",
     "backbone_rows",
+    "backbone_tasks",
     "build_backbone",
     "built_folder",
+    "family_name",
     "get_backbone",
     "pretrain",
     "read_provenance",
@@ -178,31 +183,55 @@ def built_folder(name: str) -> Path:
         ) from None
 
 
-def backbone_family(backbone: Backbone) -> ModelFamily:
-    """The model family that fine-tunes ``backbone``'s folder (read when a task first runs)."""
+def family_name(backbone: str, pooling: str) -> str:
+    """The model family of ``backbone`` with classification head ``pooling``.
+
+    >>> family_name("pd-charlm", "head"), family_name("pd-charlm", "mean")
+    ('pd-charlm', 'pd-charlm-mean')
+    """
+    return backbone if check_pooling(pooling) == "head" else f"{backbone}-{pooling}"
+
+
+def backbone_family(backbone: Backbone, pooling: str = "head") -> ModelFamily:
+    """The model family that fine-tunes ``backbone``'s folder (read when a task first runs).
+
+    ``pooling``: the head on the backbone (see :mod:`~torch_rdrop.bench.tasks.pooling`); the
+    family is named by :func:`family_name`.
+    """
+
+    def checkpoint() -> CheckpointFamily:
+        return CheckpointFamily(built_folder(backbone.name), pooling=pooling)
 
     def encoder(data: Any) -> Any:
-        return CheckpointFamily(built_folder(backbone.name)).encoder(data)
+        return checkpoint().encoder(data)
 
     def model(data: Any, encoder: Any, dropout: float) -> nn.Module:
-        return CheckpointFamily(built_folder(backbone.name)).model(data, dropout)
+        return checkpoint().model(data, dropout)
 
     def check() -> None:
         built_folder(backbone.name)
 
+    heads = {"head": "", "mean": "; a head on the mean of the character states"}
     return ModelFamily(
-        backbone.name, backbone.description, ("classification",), languages=backbone.languages,
-        encoder=encoder, model=model, check=check, epochs=backbone.epochs,
-        batch_size=backbone.batch_size, lr=backbone.lr, dropout=backbone.dropout,
+        family_name(backbone.name, pooling), backbone.description + heads[pooling],
+        ("classification",), languages=backbone.languages, encoder=encoder, model=model,
+        check=check, epochs=backbone.epochs, batch_size=backbone.batch_size, lr=backbone.lr,
+        dropout=backbone.dropout,
     )  # fmt: skip
 
 
+def backbone_tasks(backbone: Backbone) -> list[str]:
+    """The tasks of ``backbone``: each data set with each head of :data:`POOLINGS`."""
+    return [f"{d}-{family_name(backbone.name, p)}" for d in backbone.datasets for p in POOLINGS]
+
+
 def register_backbone(backbone: Backbone, replace: bool = False) -> Backbone:
-    """Add ``backbone``, its model family and a task per fine-tuning data set."""
+    """Add ``backbone``, a model family per head and a task per data set and head."""
     BACKBONES.add(backbone.name, backbone, replace)
-    register_family(backbone_family(backbone), replace)
-    for dataset in backbone.datasets:
-        register_task(dataset, backbone.name, replace=replace)
+    for pooling in POOLINGS:
+        register_family(backbone_family(backbone, pooling), replace)
+        for dataset in backbone.datasets:
+            register_task(dataset, family_name(backbone.name, pooling), replace=replace)
     return backbone
 
 
@@ -398,7 +427,7 @@ def backbone_rows() -> list[dict[str, str]]:
             "test perplexity": f"{record['test_perplexity']:.1f}" if "test_perplexity" in record
             else "-",
             "built on": str(record.get("built", "-")),
-            "tasks": ", ".join(f"{d}-{backbone.name}" for d in backbone.datasets),
+            "tasks": ", ".join(backbone_tasks(backbone)),
         })  # fmt: skip
     return rows
 

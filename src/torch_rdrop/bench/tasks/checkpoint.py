@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from torch_rdrop.bench.tasks.data.base import ClassificationData, GenerationData, TaggingData
+from torch_rdrop.bench.tasks.pooling import MeanPooledClassifier, check_pooling
 from torch_rdrop.bench.tasks.text import IGNORE_INDEX, MiniLMEncoder, quiet_transformers
 
 __all__ = [
@@ -153,13 +154,26 @@ def _auto_class(data: Data) -> tuple[str, tuple[str, ...] | None]:
     raise CheckpointError(f"data must be a bench data set, got {type(data).__name__}")
 
 
-def load_checkpoint_model(path: str | Path, data: Data, dropout: float) -> nn.Module:
-    """The checkpoint with the head ``data`` needs and its dropout fields set to ``dropout``."""
+def load_checkpoint_model(
+    path: str | Path, data: Data, dropout: float, pooling: str = "head"
+) -> nn.Module:
+    """The checkpoint with the head ``data`` needs and its dropout fields set to ``dropout``.
+
+    ``pooling="mean"`` (classification only) puts a
+    :class:`~torch_rdrop.bench.tasks.pooling.MeanPooledClassifier` on the checkpoint's body
+    instead of its own sequence-classification head.
+    """
     from torch_rdrop.integrations import require
 
     transformers = require("transformers", "bench")
     folder = check_checkpoint(path)
+    if check_pooling(pooling) == "mean" and not isinstance(data, ClassificationData):
+        raise CheckpointError(
+            f"pooling='mean' is a classification head; {data.name} is not classification"
+        )
     auto, labels = _auto_class(data)
+    if pooling == "mean":
+        auto = "AutoModel"
     config = transformers.AutoConfig.from_pretrained(str(folder), local_files_only=True)
     if not set_dropout(config, dropout):
         raise CheckpointError(
@@ -174,7 +188,7 @@ def load_checkpoint_model(path: str | Path, data: Data, dropout: float) -> nn.Mo
         config.pad_token_id = load_checkpoint_tokenizer(str(folder)).pad_token_id
     try:
         with quiet_transformers():
-            return getattr(transformers, auto).from_pretrained(
+            model = getattr(transformers, auto).from_pretrained(
                 str(folder), config=config, local_files_only=True, ignore_mismatched_sizes=True
             )
     except ValueError as error:  # "Unrecognized configuration class ... for this kind of AutoModel"
@@ -182,6 +196,9 @@ def load_checkpoint_model(path: str | Path, data: Data, dropout: float) -> nn.Mo
             f"{folder}: a {config.model_type} checkpoint cannot load as {auto} "
             f"({str(error).splitlines()[0]})"
         ) from None
+    if pooling == "mean":
+        return MeanPooledClassifier(model, config.hidden_size, len(labels or ()), dropout)
+    return model
 
 
 def _decoder_start(folder: Path) -> int | None:
@@ -256,14 +273,18 @@ class CheckpointFamily:
     """A checkpoint folder as a model family: ``family(data, dropout) -> (encoder, model)``.
 
     The folder is checked when the family is made, so a task fails before anything runs.
+    ``pooling`` is the classification head: ``"head"``, the checkpoint's own, or ``"mean"``, a
+    linear layer on the mean of the token states (:mod:`~torch_rdrop.bench.tasks.pooling`).
     """
 
     path: Path
     max_length: int = 128
     max_target: int = 64
+    pooling: str = "head"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", check_checkpoint(self.path).resolve())
+        check_pooling(self.pooling)
         for name in ("max_length", "max_target"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 2:
@@ -284,7 +305,7 @@ class CheckpointFamily:
 
     def model(self, data: Data, dropout: float) -> nn.Module:
         """A fresh copy of the checkpoint for ``data``, dropout set to ``dropout``."""
-        return load_checkpoint_model(self.path, data, dropout)
+        return load_checkpoint_model(self.path, data, dropout, self.pooling)
 
     def __call__(self, data: Data, dropout: float) -> tuple[CheckpointEncoder, nn.Module]:
         """The encoder and the model, as the benchmark's family registry calls them."""
