@@ -28,8 +28,8 @@ FINAL="-p eval_every=1000"  # fixed epochs, the test split is scored once, after
 STAGE=${1:-all}
 APPENDIX=main,main-tagging,main-generation,main-extra,fewshot,sensitivity,sweep-digits-rdrop,semi,variant-passes,variant-divergence,variant-layout,variant-cheap,bbc-cnn-dropout,reference,reference-fewshot
 RECIPES=recipe-16,recipe-64,recipe-16-minilm,recipe-16-uncertainty-minilm,recipe-16-tweets-minilm,recipe-full-digits,recipe-full-text,recipe-full-wsj,recipe-full-minilm,recipe-full-mr-minilm,recipe-full-bbc-minilm,recipe-16-pd-charlm,recipe-full-tweets-minilm
-ALPHAS=alpha-full-digits,alpha-full-text,alpha-full-wsj,alpha-full-minilm,alpha-full-mr-minilm
-STUDIES=fewshot-16,fewshot-64,fewshot-16-minilm,fewshot-16-uncertainty-minilm,fewshot-16-tweets-minilm,fewshot-16-pd-charlm,full-digits,full-text,full-wsj,full-minilm,full-mr-minilm,gate-full-bbc-minilm
+ALPHAS=alpha-full-digits,alpha-full-text,alpha-full-wsj,alpha-full-minilm,alpha-full-mr-minilm,alpha-full-tweets-minilm
+STUDIES=fewshot-16,fewshot-64,fewshot-16-minilm,fewshot-16-uncertainty-minilm,fewshot-16-tweets-minilm,fewshot-16-pd-charlm,full-digits,full-text,full-wsj,full-minilm,full-mr-minilm,gate-full-bbc-minilm,full-tweets-minilm
 DIAGNOSTICS=pd-ner-steps,recipe-pd-lm,recipe-pd-lm-wide,dev-reference-full-bbc
 
 # dev runs of `none`: recipe STUDY K DEV_SHOTS EPOCHS LRS SEEDS TASKS
@@ -85,10 +85,10 @@ if [ "$STAGE" = fewshot ] || [ "$STAGE" = all ]; then
 fi
 
 # R-Drop's alpha for the full-data study, chosen on dev with the recorded recipes (the test
-# split never scored): alpha STUDY DEV_SHOTS TASKS
+# split never scored): alpha STUDY DEV_SHOTS TASKS [more bench options]
 alpha() {
   $RDROP bench --storage "$DB" --study "$1" --methods rdrop --shots full --seeds 0-1 \
-    -p score_on=dev -p select=best -p dev_shots="$2" -p rdrop.alpha=1,4,16 --tasks "$3"
+    -p score_on=dev -p select=best -p dev_shots="$2" -p rdrop.alpha=1,4,16 --tasks "$3" "${@:4}"
 }
 
 if [ "$STAGE" = alphas ] || [ "$STAGE" = all ]; then
@@ -97,6 +97,7 @@ if [ "$STAGE" = alphas ] || [ "$STAGE" = all ]; then
   alpha alpha-full-wsj 10 wsj-pos-lstm
   alpha alpha-full-minilm 100 uncertainty-minilm  # about 15 minutes a run (median 925 s)
   alpha alpha-full-mr-minilm 100 mr-minilm
+  alpha alpha-full-tweets-minilm 100 tweets-minilm -p train_rows=3000  # its recipe's subsample
 fi
 
 if [ "$STAGE" = full ] || [ "$STAGE" = all ]; then
@@ -115,6 +116,9 @@ if [ "$STAGE" = full ] || [ "$STAGE" = all ]; then
   # MiniLM on MR's whole split (alpha 4 won on dev there)
   study --study full-mr-minilm --shots full -p dev_shots=100 --methods none,rdrop \
     -p rdrop.alpha=16,4 --tasks mr-minilm,mr-tfidf-logreg
+  # MiniLM on tweets' 3,000-row subsample (its recipe's; TF-IDF on the same rows); alpha 1 won
+  study --study full-tweets-minilm --shots full -p dev_shots=100 -p train_rows=3000 \
+    --methods none,rdrop -p rdrop.alpha=16,1 --tasks tweets-minilm,tweets-tfidf-logreg
   # MiniLM on BBC's whole split only tied TF-IDF + logistic regression on dev (0.974 each,
   # study dev-reference-full-bbc), so first the gate: does its `none` beat the reference on test?
   study --study gate-full-bbc-minilm --shots full -p dev_shots=100 --methods none \
