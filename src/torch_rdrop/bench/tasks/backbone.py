@@ -211,9 +211,9 @@ def backbone_family(backbone: Backbone, pooling: str = "head") -> ModelFamily:
     def check() -> None:
         built_folder(backbone.name)
 
-    heads = {"head": "", "mean": "; a head on the mean of the character states"}
+    head = "" if pooling == "head" else f"; {POOLINGS[pooling]}"
     return ModelFamily(
-        family_name(backbone.name, pooling), backbone.description + heads[pooling],
+        family_name(backbone.name, pooling), backbone.description + head,
         ("classification",), languages=backbone.languages, encoder=encoder, model=model,
         check=check, epochs=backbone.epochs, batch_size=backbone.batch_size, lr=backbone.lr,
         dropout=backbone.dropout,

@@ -32,14 +32,17 @@ from torch import Tensor, nn
 
 __all__ = ["POOLINGS", "MeanPooledClassifier", "check_pooling", "mean_pool"]
 
-#: The heads a checkpoint family can put on a checkpoint for classification.
-POOLINGS = ("head", "mean")
+#: The heads a checkpoint family can put on a checkpoint for classification, with what they read.
+POOLINGS = {
+    "head": "the checkpoint's own head",
+    "mean": "a head on the mean of the token states",
+}
 
 
 def check_pooling(pooling: str) -> str:
     """``pooling`` if it is one of :data:`POOLINGS`; ``ValueError`` naming them otherwise."""
     if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        raise ValueError(f"pooling must be one of {tuple(POOLINGS)}, got {pooling!r}")
     return pooling
 
 
