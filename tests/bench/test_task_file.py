@@ -106,7 +106,7 @@ def test_defaults(tmp_path: Path) -> None:
     ("extra", "data", "message"),
     [
         ('modle = "x"', "", r"unknown key 'modle'; accepted keys: name, kind, language, model, "
-         r"metric, data, recipe; did you mean 'model'\?"),
+         r"pooling, metric, data, recipe; did you mean 'model'\?"),
         ("", 'txt = "body"', r"unknown key 'txt' in \[data\]; accepted keys: train, test, "
          r"test_fraction, seed, text, label; did you mean 'text'\?"),
         ("", 'tokens = "words"', r"unknown key 'tokens' in \[data\]"),  # a tagging role
@@ -217,3 +217,33 @@ def test_a_checkpoint_family_with_the_recipes_max_length(tmp_path: Path) -> None
     family = load_task_file(path).checkpoint_family()
     assert family.path == (tmp_path / "bert").resolve() and family.max_length == 40
     assert load_task_file(minimal(tmp_path)).checkpoint_family() is None
+
+
+def test_pooling_picks_a_checkpoint_classifiers_head(tmp_path: Path) -> None:
+    (tmp_path / "bert").mkdir()
+    assert load_task_file(minimal(tmp_path)).pooling == "head"  # the default
+
+    def checkpoint_task(kind: str, pooling: str) -> Path:
+        body = f'name = "t"\nkind = "{kind}"\nmodel = "./bert"\npooling = "{pooling}"\n'
+        return write(tmp_path, f"{kind}-{pooling}.toml", body + '[data]\ntrain = "t.csv"\n')
+
+    assert load_task_file(checkpoint_task("classification", "mean")).pooling == "mean"
+    assert load_task_file(checkpoint_task("tagging", "head")).pooling == "head"
+    with pytest.raises(TaskFileError, match=r"pooling 'maen' is not one of head, mean; did you"):
+        load_task_file(checkpoint_task("classification", "maen"))
+    with pytest.raises(TaskFileError, match=r"pooling 'mean' is a classification head; a tagging"):
+        load_task_file(checkpoint_task("tagging", "mean"))
+    with pytest.raises(TaskFileError, match=r"pooling applies to a checkpoint folder; .* 'cnn'"):
+        load_task_file(minimal(tmp_path, 'pooling = "mean"', name="family.toml"))
+
+
+def test_a_mean_pooled_checkpoint_family(tmp_path: Path) -> None:
+    from bench.tiny_checkpoints import bert_checkpoint
+
+    bert_checkpoint(tmp_path / "bert", ["a", "b"])
+    path = minimal(tmp_path, 'pooling = "mean"', data="[recipe]\nmax_length = 40")
+    path.write_text(path.read_text().replace('"cnn"', '"./bert"'))
+    family = load_task_file(path).checkpoint_family()
+    assert (family.pooling, family.max_length) == ("mean", 40)
+    path.write_text(path.read_text().replace("[recipe]\nmax_length = 40", ""))
+    assert load_task_file(path).checkpoint_family().pooling == "mean"

@@ -84,3 +84,25 @@ def test_a_task_file_read_again_runs_on_its_new_content(tmp_path: Path) -> None:
     finally:
         TASKS.remove("edited")
     assert result.metric == "token_accuracy" and 0.0 <= result.metrics["token_accuracy"] <= 1.0
+
+
+def test_a_task_file_with_pooling_mean_trains_a_head_on_the_mean(tmp_path: Path) -> None:
+    """``pooling = "mean"`` reaches the model the trial trains: the head reads every token."""
+    from torch_rdrop.bench.tasks.pooling import MeanPooledClassifier
+
+    path = write_task(tmp_path, "user-mean")
+    path.write_text(
+        path.read_text().replace('model = "./bert"\n', 'model = "./bert"\npooling = "mean"\n')
+    )
+    task = register_task_file(path)
+    try:
+        assert task.model_family.description.endswith("a head on the mean of the token states")
+        data = task.load()
+        encoder = task.model_family.encoder(data)
+        model = task.model_family.model(data, encoder, 0.1)
+        assert isinstance(model, MeanPooledClassifier)
+        result = run_trial(TrialSpec("user-mean", "rdrop", 4, 0, 0))
+    finally:
+        TASKS.remove("user-mean")
+    losses = result.curves["train_loss"]
+    assert result.metric == "macro_f1" and len(losses) == 2 and losses[0] > 0

@@ -6,6 +6,7 @@
     kind = "classification"          # or "tagging", "generation"
     language = "en"                  # optional, "en" by default
     model = "minilm"                 # a built-in family, or a checkpoint folder: "./my-bert"
+    pooling = "head"                 # optional, checkpoint classifiers: "head" or "mean"
     metric = "macro_f1"              # optional, see default_metric
 
     [data]
@@ -25,7 +26,9 @@
 
 The same keys in YAML (``data:`` and ``recipe:`` mappings). Relative paths resolve against the
 task file's folder. A model value with a ``/`` (``./my-bert``, ``~/models/bert``) is a checkpoint
-folder; any other value names a built-in family. Every problem — an unknown or missing key, a
+folder; any other value names a built-in family. ``pooling`` picks a checkpoint classifier's
+head (:data:`~torch_rdrop.bench.tasks.pooling.POOLINGS`): its own (``"head"``, the default) or
+a new one on the mean of the token states (``"mean"``). Every problem — an unknown or missing key, a
 value of the wrong type — raises :class:`TaskFileError` naming the file, the key and the
 accepted keys or values.
 
@@ -51,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch_rdrop.bench.tasks.data.base import ClassificationData, GenerationData, TaggingData
 from torch_rdrop.bench.tasks.data.user_files import COLUMN_ROLES, load_user_data
+from torch_rdrop.bench.tasks.pooling import POOLINGS
 
 if TYPE_CHECKING:
     from torch_rdrop.bench.tasks.checkpoint import CheckpointFamily
@@ -68,7 +72,7 @@ __all__ = [
 
 Data = ClassificationData | TaggingData | GenerationData
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_TOP_KEYS = ("name", "kind", "language", "model", "metric", "data", "recipe")
+_TOP_KEYS = ("name", "kind", "language", "model", "pooling", "metric", "data", "recipe")
 _DATA_KEYS = ("train", "test", "test_fraction", "seed")
 
 
@@ -116,6 +120,7 @@ class UserTaskSpec:
     metric: str | None = None
     recipe: Recipe = field(default_factory=Recipe)
     origin: Path | None = None
+    pooling: str = "head"
 
     @property
     def checkpoint(self) -> Path | None:
@@ -130,8 +135,10 @@ class UserTaskSpec:
         from torch_rdrop.bench.tasks.checkpoint import CheckpointFamily
 
         if self.recipe.max_length is None:
-            return CheckpointFamily(self.checkpoint)
-        return CheckpointFamily(self.checkpoint, max_length=self.recipe.max_length)
+            return CheckpointFamily(self.checkpoint, pooling=self.pooling)
+        return CheckpointFamily(
+            self.checkpoint, max_length=self.recipe.max_length, pooling=self.pooling
+        )
 
     def load_data(self) -> Data:
         """The data set the files hold (raises UserDataError naming the file and column)."""
@@ -307,6 +314,7 @@ def parse_task(
             raise TaskFileError(f"{origin}: model folder {model} does not exist")
     elif families is not None:
         model = _choice(origin, "model", model, families)
+    pooling = _pooling(origin, top.text("pooling"), kind, model)
     metric = top.text("metric")
     if metric is not None and metrics is not None:
         metric = _choice(origin, "metric", metric, metrics)
@@ -332,7 +340,26 @@ def parse_task(
             max_length=recipe.integer("max_length", 2),
         ),
         origin=Path(origin) if origin != "task" else None,
+        pooling=pooling,
     )
+
+
+def _pooling(origin: str, pooling: str | None, kind: str, model: str) -> str:
+    """The checked ``pooling`` key: a head choice exists for a checkpoint classifier only."""
+    if pooling is None:
+        return "head"
+    pooling = _choice(origin, "pooling", pooling, POOLINGS)
+    if not _is_path(model):
+        raise TaskFileError(
+            f"{origin}: pooling applies to a checkpoint folder; the built-in family {model!r} "
+            "has its own head"
+        )
+    if pooling != "head" and kind != "classification":
+        raise TaskFileError(
+            f"{origin}: pooling {pooling!r} is a classification head; a {kind} task uses the "
+            "checkpoint's own"
+        )
+    return pooling
 
 
 def load_task_file(

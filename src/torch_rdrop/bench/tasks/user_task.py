@@ -31,6 +31,7 @@ from torch_rdrop.bench.tasks.catalog import TASKS, Task
 from torch_rdrop.bench.tasks.datasets import Data, Dataset
 from torch_rdrop.bench.tasks.families import ModelFamily, family_names, get_family
 from torch_rdrop.bench.tasks.metrics import get_metric, metric_names
+from torch_rdrop.bench.tasks.pooling import POOLINGS
 from torch_rdrop.bench.tasks.task_file import (
     TaskFileError,
     UserTaskSpec,
@@ -79,14 +80,16 @@ def checkpoint_model_family(spec: UserTaskSpec) -> ModelFamily:
     """The model family of a task file whose ``model`` is a checkpoint folder.
 
     Its name is the folder's path; its recipe is :data:`CHECKPOINT_RECIPE` (the task file's
-    ``[recipe]`` overrides it, ``max_length`` included).
+    ``[recipe]`` overrides it, ``max_length`` included); its description names the head when
+    ``pooling`` is not the checkpoint's own.
     """
     builder = spec.checkpoint_family()
     if builder is None:
         raise ValueError(f"task {spec.name}: model {spec.model!r} is not a checkpoint folder")
+    head = "" if builder.pooling == "head" else f", {POOLINGS[builder.pooling]}"
     return ModelFamily(
         str(builder.path),
-        f"{_model_type(builder.path)} checkpoint ({builder.path.name})",
+        f"{_model_type(builder.path)} checkpoint ({builder.path.name}){head}",
         ("classification", "tagging", "generation"),
         encoder=builder.encoder,
         model=lambda data, _encoder, p: builder.model(data, p),
