@@ -27,9 +27,9 @@ DB=${DB:-docs/results/evidence.db}
 FINAL="-p eval_every=1000"  # fixed epochs, the test split is scored once, after the last epoch
 STAGE=${1:-all}
 APPENDIX=main,main-tagging,main-generation,main-extra,fewshot,sensitivity,sweep-digits-rdrop,semi,variant-passes,variant-divergence,variant-layout,variant-cheap,bbc-cnn-dropout,reference,reference-fewshot
-RECIPES=recipe-16,recipe-64,recipe-16-minilm,recipe-16-uncertainty-minilm,recipe-16-tweets-minilm,recipe-full-digits,recipe-full-text,recipe-full-wsj,recipe-full-minilm,recipe-full-mr-minilm,recipe-full-bbc-minilm,recipe-16-pd-charlm,recipe-full-tweets-minilm
+RECIPES=recipe-16,recipe-64,recipe-16-minilm,recipe-16-uncertainty-minilm,recipe-16-tweets-minilm,recipe-full-digits,recipe-full-text,recipe-full-wsj,recipe-full-minilm,recipe-full-mr-minilm,recipe-full-bbc-minilm,recipe-16-pd-charlm,recipe-full-tweets-minilm,recipe-16-pd-charlm-mean
 ALPHAS=alpha-full-digits,alpha-full-text,alpha-full-wsj,alpha-full-minilm,alpha-full-mr-minilm,alpha-full-tweets-minilm
-STUDIES=fewshot-16,fewshot-64,fewshot-16-minilm,fewshot-16-uncertainty-minilm,fewshot-16-tweets-minilm,fewshot-16-pd-charlm,full-digits,full-text,full-wsj,full-minilm,full-mr-minilm,gate-full-bbc-minilm,full-tweets-minilm
+STUDIES=fewshot-16,fewshot-64,fewshot-16-minilm,fewshot-16-uncertainty-minilm,fewshot-16-tweets-minilm,fewshot-16-pd-charlm,fewshot-16-pd-charlm-mean,fewshot-16-minilm-more-methods,fewshot-16-tweets-minilm-more-methods,full-digits,full-text,full-wsj,full-minilm,full-mr-minilm,gate-full-bbc-minilm,full-tweets-minilm
 DIAGNOSTICS=pd-ner-steps,recipe-pd-lm,recipe-pd-lm-wide,dev-reference-full-bbc
 
 # dev runs of `none`: recipe STUDY K DEV_SHOTS EPOCHS LRS SEEDS TASKS
@@ -60,6 +60,8 @@ if [ "$STAGE" = recipes ] || [ "$STAGE" = all ]; then
   # study is not finished yet and is left out of $RECIPES until it is
   recipe recipe-16-pd-charlm 16 16 40 1e-4,3e-4,1e-3 0-2 reviews-zh-pd-charlm
   recipe recipe-64-pd-charlm 64 64 40 1e-4,3e-4,1e-3 0-2 reviews-zh-pd-charlm
+  # the same backbone with the head on the mean of every character's state, not the last one's
+  recipe recipe-16-pd-charlm-mean 16 16 40 1e-4,3e-4,1e-3 0-2 reviews-zh-pd-charlm-mean
 fi
 
 # The studies: every task with its recorded recipe (best dev checkpoint, scored on test once),
@@ -80,6 +82,14 @@ if [ "$STAGE" = fewshot ] || [ "$STAGE" = all ]; then
   # the Chinese backbone made here, K = 16 (a run takes about 35 s)
   study --study fewshot-16-pd-charlm --shots 16 -p dev_shots=16 --methods all \
     --tasks reviews-zh-pd-charlm,reviews-zh-tfidf-logreg
+  # the head on the mean of the backbone's states, K = 16 (a run takes about a minute)
+  study --study fewshot-16-pd-charlm-mean --shots 16 -p dev_shots=16 --methods all \
+    --tasks reviews-zh-pd-charlm-mean,reviews-zh-tfidf-logreg
+  # the other four methods on MiniLM at K = 16, with `none` again for the paired tests
+  study --study fewshot-16-minilm-more-methods --shots 16 -p dev_shots=16 \
+    --methods none,manifold_mixup,pgd,freelb,rdrop+fgm --tasks mr-minilm,mr-tfidf-logreg
+  study --study fewshot-16-tweets-minilm-more-methods --shots 16 -p dev_shots=16 \
+    --methods none,manifold_mixup,pgd,freelb,rdrop+fgm --tasks tweets-minilm,tweets-tfidf-logreg
   study --study fewshot-64 --shots 64 -p dev_shots=64 --methods all \
     --tasks digits-mlp,fashion-mnist-cnn,digits-pixel-logreg,fashion-mnist-pixel-logreg
 fi

@@ -238,6 +238,7 @@ RECORDED: tuple[tuple[str, int | None, Recipe], ...] = (
     ("uncertainty-minilm", 16, Recipe(5e-5, 34, 16, evidence="recipe-16-uncertainty-minilm")),
     ("tweets-minilm", 16, Recipe(2e-5, 40, 16, evidence="recipe-16-tweets-minilm")),
     ("reviews-zh-pd-charlm", 16, Recipe(1e-3, 4, 16, evidence="recipe-16-pd-charlm")),
+    ("reviews-zh-pd-charlm-mean", 16, Recipe(3e-4, 9, 16, evidence="recipe-16-pd-charlm-mean")),
     ("digits-mlp", None, Recipe(3e-3, 44, 20, evidence="recipe-full-digits")),
     ("mr-cnn", None, Recipe(3e-3, 15, 100, evidence="recipe-full-text")),
     ("uncertainty-cnn", None, Recipe(1e-3, 8, 100, evidence="recipe-full-text")),
