@@ -47,7 +47,7 @@ from torch_rdrop.bench.tasks.checkpoint import CheckpointError, CheckpointFamily
 from torch_rdrop.bench.tasks.data.sources import cache_dir
 from torch_rdrop.bench.tasks.families import ModelFamily, register_family
 from torch_rdrop.bench.tasks.fewshot import FewShotSplit
-from torch_rdrop.bench.tasks.pooling import POOLINGS, check_pooling
+from torch_rdrop.bench.tasks.pooling import POOLINGS, check_pooling, described_with_head
 from torch_rdrop.bench.tasks.registry import Registry
 from torch_rdrop.bench.tasks.text import CharLMEncoder, char_tokens
 
@@ -211,9 +211,8 @@ def backbone_family(backbone: Backbone, pooling: str = "head") -> ModelFamily:
     def check() -> None:
         built_folder(backbone.name)
 
-    head = "" if pooling == "head" else f"; {POOLINGS[pooling]}"
     return ModelFamily(
-        family_name(backbone.name, pooling), backbone.description + head,
+        family_name(backbone.name, pooling), described_with_head(backbone.description, pooling),
         ("classification",), languages=backbone.languages, encoder=encoder, model=model,
         check=check, epochs=backbone.epochs, batch_size=backbone.batch_size, lr=backbone.lr,
         dropout=backbone.dropout,

@@ -30,7 +30,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-__all__ = ["POOLINGS", "MeanPooledClassifier", "check_pooling", "mean_pool"]
+__all__ = ["POOLINGS", "MeanPooledClassifier", "check_pooling", "described_with_head", "mean_pool"]
 
 #: The heads a checkpoint family can put on a checkpoint for classification, with what they read.
 POOLINGS = {
@@ -44,6 +44,17 @@ def check_pooling(pooling: str) -> str:
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {tuple(POOLINGS)}, got {pooling!r}")
     return pooling
+
+
+def described_with_head(description: str, pooling: str) -> str:
+    """A model family's ``description``, naming the head when it is not the checkpoint's own.
+
+    >>> described_with_head("GPT-2", "head"), described_with_head("GPT-2", "mean")
+    ('GPT-2', 'GPT-2; a head on the mean of the token states')
+    """
+    return (
+        description if check_pooling(pooling) == "head" else f"{description}; {POOLINGS[pooling]}"
+    )
 
 
 def mean_pool(states: Tensor, attention_mask: Tensor | None) -> Tensor:

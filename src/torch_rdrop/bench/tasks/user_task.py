@@ -31,7 +31,7 @@ from torch_rdrop.bench.tasks.catalog import TASKS, Task
 from torch_rdrop.bench.tasks.datasets import Data, Dataset
 from torch_rdrop.bench.tasks.families import ModelFamily, family_names, get_family
 from torch_rdrop.bench.tasks.metrics import get_metric, metric_names
-from torch_rdrop.bench.tasks.pooling import POOLINGS
+from torch_rdrop.bench.tasks.pooling import described_with_head
 from torch_rdrop.bench.tasks.task_file import (
     TaskFileError,
     UserTaskSpec,
@@ -86,10 +86,10 @@ def checkpoint_model_family(spec: UserTaskSpec) -> ModelFamily:
     builder = spec.checkpoint_family()
     if builder is None:
         raise ValueError(f"task {spec.name}: model {spec.model!r} is not a checkpoint folder")
-    head = "" if builder.pooling == "head" else f", {POOLINGS[builder.pooling]}"
+    description = f"{_model_type(builder.path)} checkpoint ({builder.path.name})"
     return ModelFamily(
         str(builder.path),
-        f"{_model_type(builder.path)} checkpoint ({builder.path.name}){head}",
+        described_with_head(description, builder.pooling),
         ("classification", "tagging", "generation"),
         encoder=builder.encoder,
         model=lambda data, _encoder, p: builder.model(data, p),
