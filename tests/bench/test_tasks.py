@@ -11,8 +11,9 @@ import torch.nn.functional as F
 from bench.data_sources import load_or_skip
 from optional import missing
 from torch_rdrop.bench.tasks import KINDS, METRICS, TASKS, get_task, task_names, task_rows
-from torch_rdrop.bench.tasks.backbone import BACKBONES
+from torch_rdrop.bench.tasks.backbone import BACKBONES, family_name
 from torch_rdrop.bench.tasks.fewshot import few_shot
+from torch_rdrop.bench.tasks.pooling import POOLINGS
 from torch_rdrop.wrapper import default_logits
 
 
@@ -63,14 +64,18 @@ def _untrained_backbone(name: str) -> None:
     write_backbone(lm.make_model(data, encoder, 0.1), encoder, backbone_dir(name), {})
 
 
+# every family that fine-tunes a backbone (one per head), with the backbone it reads
+BACKBONE_OF_FAMILY = {family_name(b, p): b for b in BACKBONES for p in POOLINGS}
+
+
 @pytest.mark.parametrize("name", list(TASKS))
 def test_each_task_trains_one_step_on_real_data(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     task = get_task(name)
-    if task.model_family.name in BACKBONES:
+    if task.model_family.name in BACKBONE_OF_FAMILY:
         monkeypatch.setenv("TORCH_RDROP_CACHE", str(tmp_path))
-        _untrained_backbone(task.model_family.name)
+        _untrained_backbone(BACKBONE_OF_FAMILY[task.model_family.name])
     data = load_or_skip(task.load)
     shots = 4 if task.kind != "generation" else 8
     split = few_shot(data, shots, seed=0, rare=task.rare)

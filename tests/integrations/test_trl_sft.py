@@ -132,7 +132,7 @@ def test_sft_metrics_are_those_of_a_plain_sft_step(tmp_path, model_name, lm_head
     for a, b in zip(plain, rdrop, strict=True):
         for key in (*metrics, "loss"):
             assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-7), key
-        assert b["consistency"] == 0.0 and b["task_loss"] == pytest.approx(a["loss"], rel=1e-5)
+        assert b["consistency"] < 1e-12 and b["task_loss"] == pytest.approx(a["loss"], rel=1e-5)
         assert b["rdrop_alpha"] == 1.0
     for key in ("eval_loss", "eval_entropy", "eval_mean_token_accuracy"):
         assert rdrop_eval[key] == pytest.approx(plain_eval[key], rel=1e-5), key
@@ -307,8 +307,10 @@ def test_lora_dropout_alone_raises_no_warning(tmp_path, model_name) -> None:
         warnings.simplefilter("error", NoDropoutWarning)
         trainer.train()
     logs = step_logs(trainer)
-    assert logs[0]["consistency"] == 0.0  # B = 0: the adapter's dropout changes nothing yet
-    assert logs[-1]["consistency"] > 0
+    # B = 0: the adapter's dropout changes nothing yet (rounding aside: the two passes' kernels
+    # need not sum in the same order); after updates it must, far above that rounding
+    assert logs[0]["consistency"] < 1e-12
+    assert logs[-1]["consistency"] > 1e-9
 
 
 def test_no_dropout_anywhere_warns(tmp_path) -> None:
