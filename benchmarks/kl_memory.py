@@ -15,14 +15,13 @@ import argparse
 import json
 import platform
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from peak_rss import peak_growth, reset_peak_rss, run_child
 
 from torch_rdrop.functional import _rows_plain_kl, symmetric_kl
 
@@ -64,24 +63,6 @@ VARIANTS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
 }
 
 
-def _status_bytes(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} not found in /proc/self/status")
-
-
-def reset_peak_rss() -> int:
-    """Reset the kernel's peak-RSS counter (Linux >= 4.0) and return the current RSS."""
-    Path("/proc/self/clear_refs").write_text("5")
-    return _status_bytes("VmRSS")
-
-
-def peak_rss_bytes() -> int:
-    """Peak resident set size since the last reset."""
-    return _status_bytes("VmHWM")
-
-
 def measure(variant: str, shape: tuple[int, ...], repeats: int) -> dict:
     """Run in a fresh process: extra peak memory of one fwd+bwd, then the median time."""
     torch.set_num_threads(2)
@@ -92,7 +73,7 @@ def measure(variant: str, shape: tuple[int, ...], repeats: int) -> dict:
     before = reset_peak_rss()
     value = fn(p, q)
     value.backward()
-    extra = peak_rss_bytes() - before
+    extra = peak_growth(before)
     times = []
     for _ in range(repeats):
         p.grad = q.grad = None
@@ -100,13 +81,6 @@ def measure(variant: str, shape: tuple[int, ...], repeats: int) -> dict:
         fn(p, q).backward()
         times.append(time.perf_counter() - start)
     return {"extra_bytes": extra, "seconds": statistics.median(times), "value": value.item()}
-
-
-def run_in_fresh_process(variant: str, shape: tuple[int, ...], repeats: int) -> dict:
-    command = [sys.executable, __file__, "--child", variant, "--shapes",
-               ",".join(map(str, shape)), "--repeats", str(repeats)]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def table(shape: tuple[int, ...], repeats: int) -> list[str]:
@@ -124,7 +98,9 @@ def table(shape: tuple[int, ...], repeats: int) -> list[str]:
     ]
     results = {}
     for variant in VARIANTS:
-        results[variant] = run_in_fresh_process(variant, shape, repeats)
+        results[variant] = run_child(
+            __file__, variant, "--shapes", ",".join(map(str, shape)), "--repeats", str(repeats)
+        )
         r = results[variant]
         rows.append(
             f"| {variant} | {r['extra_bytes'] / MIB:.0f} MiB | {r['extra_bytes'] / floor:.2f}x "

@@ -17,14 +17,13 @@ import argparse
 import json
 import platform
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from peak_rss import peak_growth, reset_peak_rss, run_child
 
 from torch_rdrop.functional import rdrop_loss
 from torch_rdrop.lm_head import fused_rdrop_lm_loss
@@ -70,19 +69,6 @@ VARIANTS: dict[str, tuple[Loss, int]] = {
 }
 
 
-def _status_bytes(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} not found in /proc/self/status")
-
-
-def reset_peak_rss() -> int:
-    """Reset the kernel's peak-RSS counter (Linux >= 4.0) and return the current RSS."""
-    Path("/proc/self/clear_refs").write_text("5")
-    return _status_bytes("VmRSS")
-
-
 def measure(variant: str, shape: tuple[int, int, int], repeats: int) -> dict:
     """Run in a fresh process: extra peak memory of one forward + backward, then the time."""
     torch.set_num_threads(2)
@@ -97,7 +83,7 @@ def measure(variant: str, shape: tuple[int, int, int], repeats: int) -> dict:
     value = fn(hidden, weight, labels)
     value.backward()
     first = time.perf_counter() - start
-    extra = _status_bytes("VmHWM") - before
+    extra = peak_growth(before)
     times = [first]
     for _ in range(repeats - 1):
         hidden.grad = weight.grad = None
@@ -111,13 +97,6 @@ def measure(variant: str, shape: tuple[int, int, int], repeats: int) -> dict:
         "seconds": statistics.median(times),
         "value": value.item(),
     }
-
-
-def run_in_fresh_process(variant: str, shape: tuple[int, ...], repeats: int) -> dict:
-    command = [sys.executable, __file__, "--child", variant, "--shapes",
-               ",".join(map(str, shape)), "--repeats", str(repeats)]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def table(shape: tuple[int, int, int], repeats: int) -> list[str]:
@@ -134,7 +113,9 @@ def table(shape: tuple[int, int, int], repeats: int) -> list[str]:
     ]
     results = {}
     for variant in VARIANTS:
-        results[variant] = r = run_in_fresh_process(variant, shape, repeats)
+        results[variant] = r = run_child(
+            __file__, variant, "--shapes", ",".join(map(str, shape)), "--repeats", str(repeats)
+        )
         rows.append(
             f"| {variant} | {r['extra_bytes'] / MIB:,.0f} MiB "
             f"| {r['extra_bytes'] / r['grad_bytes']:.2f}x | {r['seconds']:.2f} s "

@@ -15,13 +15,12 @@ import argparse
 import json
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from peak_rss import peak_growth, reset_peak_rss, run_child
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MIB = 1024 * 1024
@@ -33,13 +32,6 @@ VARIANTS = {
     "R-Drop step, logits (rdrop_lm_head='logits')": ("rdrop", 1, "logits"),
     "R-Drop step, fused head (rdrop_lm_head='auto')": ("rdrop", 1, "auto"),
 }
-
-
-def _status_bytes(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} not found in /proc/self/status")
 
 
 def measure(variant: str, shape: tuple[int, int, int, int, int]) -> dict:
@@ -74,13 +66,12 @@ def measure(variant: str, shape: tuple[int, int, int, int, int]) -> dict:
         else:
             args = RDropTrainingArguments(**settings, rdrop_alpha=1.0, rdrop_lm_head=head)
             trainer = RDropTrainer(model=model, args=args)
-        Path("/proc/self/clear_refs").write_text("5")
-        before = _status_bytes("VmRSS")
+        before = reset_peak_rss()
         start = time.perf_counter()
         loss = trainer.compute_loss(model, dict(inputs))
         loss.backward()
         seconds = time.perf_counter() - start
-        extra = _status_bytes("VmHWM") - before
+        extra = peak_growth(before)
     params = sum(p.numel() for p in model.parameters()) * 4
     return {"extra_bytes": extra, "param_bytes": params, "seconds": seconds, "loss": loss.item()}
 
@@ -111,9 +102,7 @@ def main() -> None:
     results = {}
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     for variant in VARIANTS:
-        command = [sys.executable, __file__, "--child", variant, "--shape", args.shape]
-        done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
-        results[variant] = r = json.loads(done.stdout.strip().splitlines()[-1])
+        results[variant] = r = run_child(__file__, variant, "--shape", args.shape, env=env)
         base = results["plain SFT step on B"]["extra_bytes"]
         lines.append(
             f"| {variant} | {r['extra_bytes'] / MIB:,.0f} MiB | {r['extra_bytes'] / base:.2f}x "

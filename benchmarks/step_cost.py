@@ -14,8 +14,6 @@ import argparse
 import json
 import platform
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from peak_rss import peak_growth, reset_peak_rss, run_child
 from torch import nn
 
 from torch_rdrop import RDrop
@@ -199,21 +198,13 @@ VARIANTS = [
 ]
 
 
-def status_bytes(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(field)
-
-
 def child_memory(model_name: str, variant: str) -> dict:
     torch.manual_seed(0)
     step = make_step(variant, MODELS[model_name]())
     step()  # optimizer state and allocator warm-up
-    Path("/proc/self/clear_refs").write_text("5")
-    before = status_bytes("VmRSS")
+    before = reset_peak_rss()
     step()
-    return {"extra_bytes": status_bytes("VmHWM") - before}
+    return {"extra_bytes": peak_growth(before)}
 
 
 def time_variants(model_name: str, rounds: int) -> dict[str, list[float]]:
@@ -295,9 +286,7 @@ def report(model_name: str, rounds: int, with_compile: bool) -> list[str]:
              "| extra peak memory of a step |",
              "| --- | --- | --- | --- | --- |"]  # fmt: skip
     for variant in VARIANTS:
-        command = [sys.executable, __file__, "--child", model_name, variant]
-        done = subprocess.run(command, capture_output=True, text=True, check=True)
-        memory = json.loads(done.stdout.strip().splitlines()[-1])["extra_bytes"] / MIB
+        memory = run_child(__file__, model_name, variant)["extra_bytes"] / MIB
         base = "eval: bare model" if variant.startswith("eval") else "plain"
         lines.append(f"| {variant} | {times[variant] * 1000:.1f} ms | "
                      f"{times[variant] / times[base]:.2f}x | "
