@@ -100,7 +100,7 @@ if [ "$STAGE" = fewshot ] || [ "$STAGE" = all ]; then
   # so not in $STUDIES yet)
   study --study fewshot-64-tweets-minilm --shots 64 -p dev_shots=64 --methods none,rdrop \
     --tasks tweets-minilm,tweets-tfidf-logreg
-  # MiniLM tagging WSJ POS at K = 16 (each tag in at least 16 sentences; a run takes 10-16 min)
+  # MiniLM tagging WSJ POS at K = 16 (each tag in at least 16 sentences; a run takes 9-15 min)
   study --study fewshot-16-wsj-pos-minilm --shots 16 -p dev_shots=16 --methods none,rdrop \
     --tasks wsj-pos-minilm,wsj-pos-most-frequent-tag
   study --study fewshot-64 --shots 64 -p dev_shots=64 --methods all \
