@@ -1,5 +1,6 @@
-"""Trial backends for the engine tests: the real digits trial, slowed down so a worker can be
-killed while a run is in progress, or held until a second worker has started one."""
+"""Trial backends for the engine tests: the real digits trial, slowed down, held in its third run
+so that a worker can be killed while a run is in progress, or held until a second worker has
+started one."""
 
 from __future__ import annotations
 
@@ -23,6 +24,21 @@ def _slow(spec: TrialSpec, on_epoch: EpochCallback | None = None) -> TrialResult
 
 SLOW = TrialBackend("digits", DIGITS.tasks, DIGITS.methods, _slow)
 """The digits backend with 0.4 s per epoch (same name: it runs the same trials)."""
+
+_runs_in_this_process = 0
+
+
+def _held_from_the_third(spec: TrialSpec, on_epoch: EpochCallback | None = None) -> TrialResult:
+    global _runs_in_this_process
+    _runs_in_this_process += 1
+    deadline = time.monotonic() + 120
+    while _runs_in_this_process > 2 and time.monotonic() < deadline:
+        time.sleep(0.05)  # the test kills the worker here: no race with a fast machine
+    return _slow(spec, on_epoch)
+
+
+HELD = TrialBackend("digits", DIGITS.tasks, DIGITS.methods, _held_from_the_third)
+"""The slow digits backend whose third run in a process waits (up to 120 s) to be killed."""
 
 OTHER = TrialBackend("other", DIGITS.tasks, DIGITS.methods, DIGITS.run)
 """The digits trial under another backend name."""

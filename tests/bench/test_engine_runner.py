@@ -131,7 +131,7 @@ def _wait_for(predicate, worker: subprocess.Popen, timeout: float = 240.0) -> No
 
 def test_resume_after_a_worker_is_killed_mid_grid(tmp_path: Path) -> None:
     url = storage_url(str(tmp_path / "runs.db"))
-    worker = start_worker(url, "kill", "bench.engine_backends:SLOW", tmp_path / "first.log")
+    worker = start_worker(url, "kill", "bench.engine_backends:HELD", tmp_path / "first.log")
     try:
 
         def two_done_one_running() -> bool:
