@@ -242,3 +242,27 @@ def test_peak_memory_is_the_trials_own() -> None:
     before = trial._peak_memory_mb()
     result = run_trial(_spec("digits-mlp", "none", epochs=1))
     assert 0 < result.peak_memory_mb < before - 300
+
+
+def test_predictions_come_back_in_the_order_of_the_indices(monkeypatch) -> None:
+    """Evaluation batches run shortest first; the rows must still pair with their examples."""
+    from types import SimpleNamespace
+
+    texts = ["a much longer text", "b", "cc", "a long text", "ddd"]
+    data = SimpleNamespace(inputs=texts, labels=torch.tensor([0, 1, 0, 1, 1]))
+    seen: list[list[int]] = []
+
+    class Encoder:
+        def batch(self, data, idx):
+            seen.append([int(i) for i in idx])
+            return {"x": torch.as_tensor(idx), "labels": data.labels[torch.as_tensor(idx)]}
+
+    class Model(torch.nn.Module):
+        def forward(self, x):  # the example's own index modulo 2: every row is identifiable
+            return torch.nn.functional.one_hot(x % 2, 2).float()
+
+    monkeypatch.setattr(trial, "EVAL_BATCH", 2)
+    indices = torch.tensor([0, 3, 4, 1]).numpy()
+    got = trial._predict(Model(), Encoder(), data, indices)
+    assert seen == [[1, 4], [3, 0]]  # shortest first
+    assert got.labels == [0, 1, 0, 1] and got.gold == [0, 1, 1, 1]

@@ -85,7 +85,7 @@ TRAINING_PARAMS = (
     "semi_supervised", "consistency_alpha", "rampup", "unlabelled_ratio", "select", "score_on",
     "recipe", "train_rows",
 )  # fmt: skip
-EVAL_BATCH = 256
+EVAL_BATCH = 64
 #: Dev examples per class when a run asks for a dev split (``use_dev``) and names no ``dev_shots``.
 DEV_SHOTS = 4
 #: Decoded headlines have at least this many tokens: a small model trained on few examples puts
@@ -153,13 +153,35 @@ def _settings(task: Task, spec: TrialSpec) -> tuple[dict[str, Any], dict[str, Sc
     return settings, method_params
 
 
+def _length_order(data: Any, indices: np.ndarray) -> np.ndarray:
+    """Positions of ``indices`` from the shortest example to the longest (stable), so that an
+    evaluation batch pads to the length of similar examples; the identity for inputs without a
+    length (images).
+
+    >>> from types import SimpleNamespace
+    >>> _length_order(SimpleNamespace(inputs=["a long one", "a", "mid"]), np.array([0, 1, 2]))
+    array([1, 2, 0])
+    """
+    inputs = getattr(data, "inputs", None)
+    if isinstance(data, TaggingData):
+        lengths = [len(data.tokens[i]) for i in indices]
+    elif inputs is not None and len(indices) and isinstance(inputs[indices[0]], str):
+        lengths = [len(inputs[i]) for i in indices]
+    else:
+        return np.arange(len(indices))
+    return np.argsort(np.asarray(lengths), kind="stable")
+
+
 def _predict(model: nn.Module, encoder: Any, data: Any, indices: np.ndarray) -> Predictions:
-    """Arg-max predictions, gold labels and the gold tokens' summed NLL on ``indices``."""
+    """Arg-max predictions, gold labels and the gold tokens' summed NLL on ``indices`` (in the
+    order of ``indices``; the batches run from the shortest examples to the longest)."""
     preds, golds, nll, counted = [], [], 0.0, 0
+    order = _length_order(data, np.asarray(indices))
+    ordered = np.asarray(indices)[order]
     model.eval()
     with torch.no_grad():
-        for start in range(0, len(indices), EVAL_BATCH):
-            batch = encoder.batch(data, indices[start : start + EVAL_BATCH])
+        for start in range(0, len(ordered), EVAL_BATCH):
+            batch = encoder.batch(data, ordered[start : start + EVAL_BATCH])
             labels = batch.pop("labels")
             logits = default_logits(model(**batch)).float()
             scored = labels != -100
@@ -168,6 +190,8 @@ def _predict(model: nn.Module, encoder: Any, data: Any, indices: np.ndarray) -> 
                 counted += int(scored.sum())
             preds.extend(logits.argmax(-1).tolist())
             golds.extend(labels.tolist())
+    back = np.argsort(order, kind="stable")  # rows in the order of ``indices`` again
+    preds, golds = [preds[k] for k in back], [golds[k] for k in back]
     return Predictions(preds, golds, _names(data), nll, counted)
 
 
