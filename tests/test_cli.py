@@ -93,6 +93,9 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert {"report.md", "runs.csv", "bars.png"} <= {p.name for p in out.iterdir()}
     report = (out / "report.md").read_text()
     assert "Did the models learn?" in report and "`digits-pixel-logreg`" in report
+    study = optuna.load_study(study_name="demo", storage=f"sqlite:///{db}")
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert {t.user_attrs["point"]["params"]["recipe"] for t in done} == {"budget"}
 
 
 def test_tasks_lists_the_task_layer() -> None:

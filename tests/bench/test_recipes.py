@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from torch_rdrop.bench.tasks.recipes import RECIPES, DevRun, Recipe, choose_recipe, register_recipe
+from torch_rdrop.bench.tasks.recipes import (
+    BUDGETED,
+    RECIPES,
+    DevRun,
+    Recipe,
+    choose_recipe,
+    register_recipe,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 STORE = ROOT / "docs" / "results" / "evidence.db"
@@ -83,3 +90,27 @@ def test_every_recorded_recipe_is_what_its_dev_runs_choose() -> None:
         assert (recipe.lr, recipe.epochs, recipe.evidence) == (choice.lr, choice.epochs, study), key
         assert dev_shots == {recipe.dev_shots}, key
         assert rows == {recipe.train_rows}, key  # a recipe chosen on a subsample trains on it
+
+
+@pytest.mark.skipif(not STORE.exists(), reason="no evidence store in this checkout")
+def test_every_budget_recipe_is_what_its_dev_runs_choose_under_the_budget() -> None:
+    from torch_rdrop.bench.engine.store import open_storage, storage_url
+    from torch_rdrop.bench.report.book import load_section
+    from torch_rdrop.bench.report.recipes import dev_runs, recipe_markdown
+
+    store = open_storage(storage_url(str(STORE)))
+    assert BUDGETED, "no budget recipe is recorded (the demo uses one)"
+    for task, shots, budget, recipe in BUDGETED:
+        assert recipe.evidence in _recipe_studies(), recipe.evidence
+        records = load_section(store, recipe.evidence).records
+        runs = dev_runs(records)
+        choice = choose_recipe(runs, max_epochs=budget)[(task, shots)]
+        assert (recipe.lr, recipe.epochs) == (choice.lr, choice.epochs), (task, shots)
+        assert recipe.epochs <= budget and choice.flattened, (task, shots)
+        assert (recipe.lr, recipe.epochs) != (
+            RECIPES[(task, shots)].lr,
+            RECIPES[(task, shots)].epochs,
+        )
+        report = "\n".join(recipe_markdown(records))  # the report states the budget choice
+        assert f"picks lr {recipe.lr:g} for {recipe.epochs} epochs for {task}" in report
+        assert "in the task definitions is that choice." in report

@@ -121,6 +121,28 @@ def test_a_recorded_recipe_applies_unless_the_run_overrides_it(monkeypatch) -> N
     assert "best_epoch" not in family.metrics
 
 
+def test_a_budget_recipe_replaces_the_recorded_one_only_where_there_is_one(monkeypatch) -> None:
+    from torch_rdrop.bench.tasks import recipes
+
+    monkeypatch.setitem(recipes.RECIPES, ("digits-mlp", 4), recipes.Recipe(0.02, 3, 2))
+    budget = ("digits-mlp", 4, 2, recipes.Recipe(0.02, 2, 2))
+    monkeypatch.setattr(recipes, "BUDGETED", (*recipes.BUDGETED, budget))
+    seen: list[int] = []
+    spec = TrialSpec("digits-mlp", "none", 4, 0, 0, {"recipe": "budget"})
+    run_trial(spec, lambda e, v, d: seen.append(e))
+    assert seen == [0, 1]  # the budget recipe's 2 epochs, not the recorded 3
+    seen.clear()
+    run_trial(TrialSpec("digits-mlp", "none", 4, 1, 1, {"recipe": "budget"}),
+              lambda e, v, d: seen.append(e))  # fmt: skip
+    assert seen == [0, 1]
+    monkeypatch.setattr(recipes, "BUDGETED", ())
+    seen.clear()
+    run_trial(spec, lambda e, v, d: seen.append(e))
+    assert seen == [0, 1, 2]  # no budget recipe: the recorded one
+    with pytest.raises(ValueError, match="param recipe must be one of .*, got 'short'"):
+        run_trial(TrialSpec("digits-mlp", "none", 4, 0, 0, {"recipe": "short"}))
+
+
 def test_eval_every_evaluates_after_the_last_epoch() -> None:
     seen: list[int] = []
     run_trial(_spec("digits-mlp", "none", epochs=5, eval_every=2), lambda e, v, d: seen.append(e))

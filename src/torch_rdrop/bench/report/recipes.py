@@ -4,7 +4,7 @@ A study whose runs all scored the dev split only (``score_on=dev``) is a recipe 
 shows, per (task, K), each learning rate's seed-mean best dev score, the learning rate and
 epochs :func:`torch_rdrop.bench.tasks.recipes.choose_recipe` picks from them, whether the
 training loss had flattened, and whether the recipe recorded in the task definitions is that
-choice.
+choice; and what the rule picks under the epoch budget of any budget recipe of those tasks.
 """
 
 from __future__ import annotations
@@ -13,7 +13,13 @@ from collections.abc import Sequence
 
 from torch_rdrop.bench.engine.runner import RunRecord
 from torch_rdrop.bench.engine.spec import shots_label
-from torch_rdrop.bench.tasks.recipes import DevRun, RecipeChoice, choose_recipe, recorded_recipe
+from torch_rdrop.bench.tasks.recipes import (
+    BUDGETED,
+    DevRun,
+    RecipeChoice,
+    choose_recipe,
+    recorded_recipe,
+)
 
 __all__ = ["dev_runs", "is_recipe_study", "recipe_choices", "recipe_markdown"]
 
@@ -77,4 +83,22 @@ def recipe_markdown(records: Sequence[RunRecord]) -> list[str]:
             f"| {c.task} | {shots_label(c.shots)} | {c.seeds} | {by_lr} | {c.lr:g} | "
             f"{c.epochs} ({c.grid_epochs}) | {flat} | {_recorded(c)} |"
         )
-    return [*lines, ""]
+    return [*lines, "", *_budget_lines(records)]
+
+
+def _budget_lines(records: Sequence[RunRecord]) -> list[str]:
+    """One sentence per budget recipe chosen from these runs (``recipe=budget``)."""
+    lines = []
+    for task, shots, budget, recipe in BUDGETED:
+        found = choose_recipe(dev_runs(records), max_epochs=budget).get((task, shots))
+        if found is None:
+            continue
+        same = (recipe.lr, recipe.epochs) == (found.lr, found.epochs)
+        lines.append(
+            f"Under a budget of {budget} epochs (`recipe=budget`, the demo's), the same rule on "
+            f"the first {budget} epochs of these runs picks lr {found.lr:g} for {found.epochs} "
+            f"epochs for {task} at K = {shots_label(shots)} (seed-mean best dev "
+            f"{found.dev_score:.4f}); the budget recipe in the task definitions is "
+            + ("that choice." if same else f"lr {recipe.lr:g}, {recipe.epochs} epochs: it differs.")
+        )
+    return [*lines, ""] if lines else []

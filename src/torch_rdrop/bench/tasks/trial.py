@@ -73,7 +73,7 @@ from torch_rdrop.bench.tasks.data.base import TaggingData
 from torch_rdrop.bench.tasks.fewshot import FewShotSplit, check_train_rows, few_shot
 from torch_rdrop.bench.tasks.methods import get_method, method_names, methods_by_kind
 from torch_rdrop.bench.tasks.metrics import Predictions, get_metric
-from torch_rdrop.bench.tasks.recipes import SELECT_RULES, recorded_recipe
+from torch_rdrop.bench.tasks.recipes import SELECT_RULES, budget_recipe, recorded_recipe
 from torch_rdrop.regularizers import build_regularizer
 from torch_rdrop.schedules import SigmoidRampup
 from torch_rdrop.wrapper import default_logits
@@ -86,6 +86,9 @@ TRAINING_PARAMS = (
     "recipe", "train_rows",
 )  # fmt: skip
 EVAL_BATCH = 64
+#: ``recipe=``: the task's recorded recipe at the run's K, its budget recipe (else the recorded
+#: one), or the model family's defaults.
+RECIPE_CHOICES = ("recorded", "budget", "family")
 #: Dev examples per class when a run asks for a dev split (``use_dev``) and names no ``dev_shots``.
 DEV_SHOTS = 4
 #: Decoded headlines have at least this many tokens: a small model trained on few examples puts
@@ -114,12 +117,13 @@ def _settings(task: Task, spec: TrialSpec) -> tuple[dict[str, Any], dict[str, Sc
         "unlabelled_ratio": 1, "select": "last", "score_on": "test", "recipe": "recorded",
         "train_rows": None,
     }  # fmt: skip
-    if spec.params.get("recipe", "recorded") not in ("recorded", "family"):
-        raise ValueError(
-            f"param recipe must be 'recorded' or 'family', got {spec.params['recipe']!r}"
-        )
+    which = spec.params.get("recipe", "recorded")
+    if which not in RECIPE_CHOICES:
+        raise ValueError(f"param recipe must be one of {RECIPE_CHOICES}, got {which!r}")
     recipe = recorded_recipe(task.name, spec.shots)
-    if recipe is not None and spec.params.get("recipe", "recorded") == "recorded":
+    if which == "budget":
+        recipe = budget_recipe(task.name, spec.shots) or recipe
+    if recipe is not None and which != "family":
         settings.update(recipe.params())
     settings.update({k: v for k, v in spec.params.items() if k in TRAINING_PARAMS})
     for name in ("epochs", "batch_size", "dev_shots", "eval_every", "threads", "unlabelled_ratio"):
