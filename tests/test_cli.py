@@ -8,6 +8,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from torch_rdrop import __version__
@@ -79,7 +80,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     db = str(tmp_path / "demo.db")
     args = ["--storage", db, "--out", str(out), "--seeds", "0", "--shots", "4", "--epochs", "2"]
-    result = _run("demo", "--tasks", "digits-mlp", *args)
+    result = _run("demo", "--tasks", "digits-mlp", "--workers", "2", *args)  # one helper process
     assert result.exit_code == 0, result.output
     assert "3 runs finished" in result.output  # none, rdrop and the reference model
     rows = list(csv.DictReader((out / "runs.csv").open()))
@@ -96,6 +97,10 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     study = optuna.load_study(study_name="demo", storage=f"sqlite:///{db}")
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert {t.user_attrs["point"]["params"]["recipe"] for t in done} == {"budget"}
+    split = max(1, torch.get_num_threads() // 2)  # the threads are shared by the 2 workers
+    assert {t.user_attrs["point"]["params"]["threads"] for t in done} == {split}
+    refused = _run("demo", "--workers", "0", "--storage", db, "--out", str(out))
+    assert refused.exit_code == 1 and "--workers must be >= 1, got 0" in refused.stderr
 
 
 def test_tasks_lists_the_task_layer() -> None:

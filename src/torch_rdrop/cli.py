@@ -709,6 +709,9 @@ def backbone_list() -> None:
 #: reference at K = 16.)
 DEMO_TASKS = "mr-minilm"
 DEMO_METHODS = ("none", "rdrop")
+#: The demo's default number of worker processes (at most one per CPU thread): two one-thread
+#: MiniLM runs side by side finish sooner than the same runs one after another on two threads.
+DEMO_WORKERS = 2
 
 
 @app.command()
@@ -721,6 +724,12 @@ def demo(
     epochs: Annotated[
         int | None, typer.Option(help="Training epochs per run (default: each task's recipe).")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Worker processes sharing the CPU threads (default: 2, or 1 on 1 thread)."
+        ),
+    ] = None,
 ) -> None:
     """A real few-shot comparison of none and rdrop, next to each task's reference model.
 
@@ -728,18 +737,27 @@ def demo(
     (K more examples per class form the dev split; the checkpoint with the best dev score is
     scored on test). The reference model of each data set (TF-IDF + logistic regression,
     logistic regression on the pixels, ...) is fitted on the same K-shot split, and the report's
-    first table says whether each model beat it. As the only worker, the demo trains on every
-    CPU thread torch was given.
+    first table says whether each model beat it. The runs share the CPU threads torch was given
+    between ``workers`` processes (this one and ``rdrop bench`` helpers on the same store).
     """
     with _clean_errors():
         import torch
 
+        from torch_rdrop.bench.engine.workers import (
+            finish_bench_workers,
+            start_bench_workers,
+            stop_bench_workers,
+        )
         from torch_rdrop.bench.tasks.reference.score import reference_task
 
         backend = _backend(DEFAULT_BACKEND, ",".join(DEMO_METHODS))
         chosen = backend.parse_tasks(tasks)
         references = tuple(r for r in dict.fromkeys(map(reference_task, chosen)) if r not in chosen)
-        params = [f"threads={torch.get_num_threads()}", "select=best", f"dev_shots={shots}"]
+        threads = torch.get_num_threads()
+        count = min(DEMO_WORKERS, threads) if workers is None else workers
+        if count < 1:
+            raise ValueError(f"--workers must be >= 1, got {count}")
+        params = [f"threads={max(1, threads // count)}", "select=best", f"dev_shots={shots}"]
         params += ["recipe=budget"]
         params += [f"epochs={epochs}"] if epochs is not None else []
         grid = Grid(
@@ -752,7 +770,16 @@ def demo(
         )
         _check_data(backend, grid.tasks)
         _check_grid_shots(backend, grid)
-        _run_bench(backend, grid, storage, "demo", StoreOptions())
+        same_grid = ["--tasks", ",".join(grid.tasks), "--methods", ",".join(DEMO_METHODS),
+                     "--seeds", seeds, "--shots", str(shots), "--storage", storage,
+                     "--study", "demo"]  # fmt: skip
+        same_grid += [arg for p in params for arg in ("--param", p)]
+        helpers = start_bench_workers(same_grid, count - 1)
+        try:
+            _run_bench(backend, grid, storage, "demo", StoreOptions())
+            finish_bench_workers(helpers)
+        finally:
+            stop_bench_workers(helpers)
         _write_report(storage, "demo", out)
 
 
