@@ -29,7 +29,7 @@ STAGE=${1:-all}
 APPENDIX=main,main-tagging,main-generation,main-extra,fewshot,sensitivity,sweep-digits-rdrop,semi,variant-passes,variant-divergence,variant-layout,variant-cheap,bbc-cnn-dropout,reference,reference-fewshot
 RECIPES=recipe-16,recipe-64,recipe-16-minilm,recipe-16-uncertainty-minilm,recipe-16-tweets-minilm,recipe-full-digits,recipe-full-text,recipe-full-wsj,recipe-full-minilm,recipe-full-mr-minilm,recipe-full-bbc-minilm,recipe-16-pd-charlm,recipe-full-tweets-minilm,recipe-16-pd-charlm-mean,recipe-64-minilm,recipe-16-wsj-pos-minilm,recipe-64-tweets-minilm
 ALPHAS=alpha-full-digits,alpha-full-text,alpha-full-wsj,alpha-full-minilm,alpha-full-mr-minilm,alpha-full-tweets-minilm
-STUDIES=fewshot-16,fewshot-64,fewshot-16-minilm,fewshot-16-uncertainty-minilm,fewshot-16-tweets-minilm,fewshot-16-pd-charlm,fewshot-16-pd-charlm-mean,fewshot-16-minilm-more-methods,fewshot-16-tweets-minilm-more-methods,fewshot-64-minilm,fewshot-16-wsj-pos-minilm,full-digits,full-text,full-wsj,full-minilm,full-mr-minilm,gate-full-bbc-minilm,full-tweets-minilm
+STUDIES=fewshot-16,fewshot-64,fewshot-16-minilm,fewshot-16-uncertainty-minilm,fewshot-16-tweets-minilm,fewshot-16-pd-charlm,fewshot-16-pd-charlm-mean,fewshot-16-minilm-more-methods,fewshot-16-tweets-minilm-more-methods,fewshot-64-minilm,fewshot-64-tweets-minilm,fewshot-16-wsj-pos-minilm,full-digits,full-text,full-wsj,full-minilm,full-mr-minilm,gate-full-bbc-minilm,full-tweets-minilm
 DIAGNOSTICS=pd-ner-steps,recipe-pd-lm,recipe-pd-lm-wide,dev-reference-full-bbc
 
 # dev runs of `none`: recipe STUDY K DEV_SHOTS EPOCHS LRS SEEDS TASKS
@@ -96,8 +96,11 @@ if [ "$STAGE" = fewshot ] || [ "$STAGE" = all ]; then
   # MiniLM at K = 64 on MR: none, R-Drop, MixUp and FGM (a run takes 3.5-6 minutes)
   study --study fewshot-64-minilm --shots 64 -p dev_shots=64 --methods none,rdrop,mixup,fgm \
     --tasks mr-minilm,mr-tfidf-logreg
-  # MiniLM at K = 64 on tweets: none and R-Drop first (a run takes 8-12 minutes; unfinished,
+  # the other four methods on MiniLM at K = 64 on MR (a run takes 4-15 minutes; unfinished,
   # so not in $STUDIES yet)
+  study --study fewshot-64-minilm-more-methods --shots 64 -p dev_shots=64 \
+    --methods none,manifold_mixup,pgd,freelb,rdrop+fgm --tasks mr-minilm,mr-tfidf-logreg
+  # MiniLM at K = 64 on tweets: none and R-Drop first (a run takes 8-12 minutes)
   study --study fewshot-64-tweets-minilm --shots 64 -p dev_shots=64 --methods none,rdrop \
     --tasks tweets-minilm,tweets-tfidf-logreg
   # MiniLM tagging WSJ POS at K = 16 (each tag in at least 16 sentences; a run takes 9-15 min)
