@@ -80,6 +80,17 @@ def test_a_point_sampled_again_is_pruned_as_a_duplicate(storage) -> None:
     assert len(finished_runs(study.get_trials())) == 2
 
 
+def test_an_older_trial_yields_to_a_newer_one_already_running_its_point(storage) -> None:
+    from torch_rdrop.bench.engine.runner import _claimed_elsewhere
+
+    study = optuna.create_study(study_name="race", storage=storage)
+    older, newer = study.ask(), study.ask()  # both handed the same point by the sampler
+    newer.set_user_attr("key", "p")  # the newer one wrote its key and looked first: it runs
+    older.set_user_attr("key", "p")
+    assert _claimed_elsewhere(study, older.number, "p") == newer.number
+    assert _claimed_elsewhere(study, older.number, "other") is None
+
+
 def test_the_report_keeps_the_first_of_two_complete_trials(storage) -> None:
     run_grid(storage, "g", _grid((0,)), BACKEND)
     study = optuna.load_study(study_name="g", storage=storage)

@@ -116,13 +116,18 @@ def grid_progress(study: optuna.Study, points: Sequence[GridPoint]) -> GridProgr
 
 
 def _claimed_elsewhere(study: optuna.Study, number: int, key: str) -> int | None:
-    """The number of another trial that finished ``key``, or an older one still running it."""
+    """The number of another trial that finished ``key`` or is running it, else ``None``.
+
+    Every trial writes its key before it looks, and yields to any other that holds the key, so
+    two workers handed the same point never both run it: for both to run, each would have to
+    look before the other wrote. (Both may yield; the point is then still missing and is queued
+    again.) Yielding only to older trials left that window open: a newer trial that looked
+    before the older one wrote its key ran beside it.
+    """
     optuna = import_optuna()
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING)
     for trial in study.get_trials(deepcopy=False, states=states):
-        if trial.number == number or trial.user_attrs.get("key") != key:
-            continue
-        if trial.state == optuna.trial.TrialState.COMPLETE or trial.number < number:
+        if trial.number != number and trial.user_attrs.get("key") == key:
             return trial.number
     return None
 
