@@ -96,8 +96,8 @@ if [ "$STAGE" = fewshot ] || [ "$STAGE" = all ]; then
   # MiniLM at K = 64 on MR: none, R-Drop, MixUp and FGM (a run takes 3.5-6 minutes)
   study --study fewshot-64-minilm --shots 64 -p dev_shots=64 --methods none,rdrop,mixup,fgm \
     --tasks mr-minilm,mr-tfidf-logreg
-  # the other four methods on MiniLM at K = 64 on MR (a run takes 4-15 minutes; unfinished,
-  # so not in $STUDIES yet)
+  # the other four methods on MiniLM at K = 64 on MR, with `none` again for the paired tests (a
+  # run takes 4-15 minutes; finished, and in $STUDIES once its numbers are in the conclusions)
   study --study fewshot-64-minilm-more-methods --shots 64 -p dev_shots=64 \
     --methods none,manifold_mixup,pgd,freelb,rdrop+fgm --tasks mr-minilm,mr-tfidf-logreg
   # MiniLM at K = 64 on tweets: none and R-Drop first (a run takes 8-12 minutes)
