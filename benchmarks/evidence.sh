@@ -29,7 +29,7 @@ STAGE=${1:-all}
 APPENDIX=main,main-tagging,main-generation,main-extra,fewshot,sensitivity,sweep-digits-rdrop,semi,variant-passes,variant-divergence,variant-layout,variant-cheap,bbc-cnn-dropout,reference,reference-fewshot
 RECIPES=recipe-16,recipe-64,recipe-16-minilm,recipe-16-uncertainty-minilm,recipe-16-tweets-minilm,recipe-full-digits,recipe-full-text,recipe-full-wsj,recipe-full-minilm,recipe-full-mr-minilm,recipe-full-bbc-minilm,recipe-16-pd-charlm,recipe-full-tweets-minilm,recipe-16-pd-charlm-mean,recipe-64-minilm,recipe-16-wsj-pos-minilm,recipe-64-tweets-minilm
 ALPHAS=alpha-full-digits,alpha-full-text,alpha-full-wsj,alpha-full-minilm,alpha-full-mr-minilm,alpha-full-tweets-minilm
-STUDIES=fewshot-16,fewshot-64,fewshot-16-minilm,fewshot-16-uncertainty-minilm,fewshot-16-tweets-minilm,fewshot-16-pd-charlm,fewshot-16-pd-charlm-mean,fewshot-16-minilm-more-methods,fewshot-16-tweets-minilm-more-methods,fewshot-64-minilm,fewshot-64-tweets-minilm,fewshot-16-wsj-pos-minilm,full-digits,full-text,full-wsj,full-minilm,full-mr-minilm,gate-full-bbc-minilm,full-tweets-minilm
+STUDIES=fewshot-16,fewshot-64,fewshot-16-minilm,fewshot-16-uncertainty-minilm,fewshot-16-tweets-minilm,fewshot-16-pd-charlm,fewshot-16-pd-charlm-mean,fewshot-16-minilm-more-methods,fewshot-16-tweets-minilm-more-methods,fewshot-64-minilm,fewshot-64-minilm-more-methods,fewshot-64-tweets-minilm,fewshot-16-wsj-pos-minilm,full-digits,full-text,full-wsj,full-minilm,full-mr-minilm,gate-full-bbc-minilm,full-tweets-minilm
 DIAGNOSTICS=pd-ner-steps,recipe-pd-lm,recipe-pd-lm-wide,dev-reference-full-bbc
 
 # dev runs of `none`: recipe STUDY K DEV_SHOTS EPOCHS LRS SEEDS TASKS
@@ -97,7 +97,7 @@ if [ "$STAGE" = fewshot ] || [ "$STAGE" = all ]; then
   study --study fewshot-64-minilm --shots 64 -p dev_shots=64 --methods none,rdrop,mixup,fgm \
     --tasks mr-minilm,mr-tfidf-logreg
   # the other four methods on MiniLM at K = 64 on MR, with `none` again for the paired tests (a
-  # run takes 4-15 minutes; finished, and in $STUDIES once its numbers are in the conclusions)
+  # run takes 4-15 minutes)
   study --study fewshot-64-minilm-more-methods --shots 64 -p dev_shots=64 \
     --methods none,manifold_mixup,pgd,freelb,rdrop+fgm --tasks mr-minilm,mr-tfidf-logreg
   # MiniLM at K = 64 on tweets: none and R-Drop first (a run takes 8-12 minutes)
@@ -105,6 +105,12 @@ if [ "$STAGE" = fewshot ] || [ "$STAGE" = all ]; then
     --tasks tweets-minilm,tweets-tfidf-logreg
   # MiniLM tagging WSJ POS at K = 16 (each tag in at least 16 sentences; a run takes 9-15 min)
   study --study fewshot-16-wsj-pos-minilm --shots 16 -p dev_shots=16 --methods none,rdrop \
+    --tasks wsj-pos-minilm,wsj-pos-most-frequent-tag
+  # FGM, the one method that won on MiniLM at K = 16 (tweets), on the two most expensive rows,
+  # with `none` again for the paired tests (a study's grid is fixed once it has started)
+  study --study fewshot-64-tweets-minilm-fgm --shots 64 -p dev_shots=64 --methods none,fgm \
+    --tasks tweets-minilm,tweets-tfidf-logreg
+  study --study fewshot-16-wsj-pos-minilm-fgm --shots 16 -p dev_shots=16 --methods none,fgm \
     --tasks wsj-pos-minilm,wsj-pos-most-frequent-tag
   study --study fewshot-64 --shots 64 -p dev_shots=64 --methods all \
     --tasks digits-mlp,fashion-mnist-cnn,digits-pixel-logreg,fashion-mnist-pixel-logreg
