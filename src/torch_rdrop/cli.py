@@ -594,7 +594,8 @@ def tasks(
         from torch_rdrop.bench.tasks.recipes import recipe_rows
 
         if recipe_rows():
-            columns = ("task", "K", "lr", "epochs", "dev per class", "checkpoint", "chosen in")
+            columns = ("task", "K", "lr", "epochs", "dev per class", "checkpoint", "chosen in",
+                       "used")  # fmt: skip
             console.print(_table("recipes chosen on dev (used unless a run sets its own)",
                                  recipe_rows(), columns))  # fmt: skip
         methods = [

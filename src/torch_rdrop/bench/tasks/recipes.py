@@ -132,11 +132,19 @@ def recorded_recipe(task: str, shots: int | None) -> Recipe | None:
 
 
 def recipe_rows() -> list[dict[str, str]]:
-    """One row per recorded recipe (for ``rdrop tasks`` and the report)."""
+    """One row per recorded recipe, then per budget recipe (for ``rdrop tasks``).
+
+    >>> rows = recipe_rows()
+    >>> [r["used"] for r in rows if r["task"] == "mr-minilm" and r["K"] == "16"]
+    ['by default', '-p recipe=budget (at most 15 epochs)']
+    """
+    entries = [(task, shots, recipe, "by default") for (task, shots), recipe in RECIPES.items()]
+    entries += [
+        (task, shots, recipe, f"-p recipe=budget (at most {budget} epochs)")
+        for task, shots, budget, recipe in BUDGETED
+    ]
     rows = []
-    for (task, shots), recipe in sorted(
-        RECIPES.items(), key=lambda kv: (kv[0][0], kv[0][1] or 1e9)
-    ):
+    for task, shots, recipe, used in sorted(entries, key=lambda e: (e[0], e[1] or 1e9)):
         regime = "full" if shots is None else str(shots)
         if recipe.train_rows is not None:
             regime += f" ({recipe.train_rows:,} rows)"
@@ -144,7 +152,7 @@ def recipe_rows() -> list[dict[str, str]]:
             "task": task, "K": regime, "lr": f"{recipe.lr:g}",
             "epochs": str(recipe.epochs), "dev per class": str(recipe.dev_shots),
             "checkpoint": "best dev" if recipe.select == "best" else "last epoch",
-            "chosen in": recipe.evidence or "-",
+            "chosen in": recipe.evidence or "-", "used": used,
         })  # fmt: skip
     return rows
 
