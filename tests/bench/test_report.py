@@ -10,6 +10,7 @@ import pytest
 from torch_rdrop.bench.engine.runner import RunRecord
 from torch_rdrop.bench.engine.spec import GridPoint, TrialResult
 from torch_rdrop.bench.report import build_report, write_report
+from torch_rdrop.bench.report.grid import grid_markdown
 
 # task "t", K=8: seeds 0-2. none 0.60 0.70 0.65; rdrop 0.66 0.74 0.71; mixup 0.58 0.69 0.66
 VALUES = {
@@ -148,3 +149,48 @@ def test_each_arm_is_compared_with_none_at_its_own_dropout() -> None:
     # rdrop at dropout 0.3 minus none at dropout 0.3, seed by seed: 0.1 + s / 100
     assert rows["rdrop alpha=3 dropout=0.3"].paired.mean_diff == pytest.approx(0.11)
     assert rows["rdrop alpha=1 dropout=0.1"].paired.mean_diff == pytest.approx(0.11)
+
+
+def test_each_variant_is_compared_with_its_method_at_the_default_setting() -> None:
+    records = [_record("none", s, 0.5 + s / 100) for s in range(3)]
+    records += [_record("rdrop", s, 0.6 + s / 100, passes=2) for s in range(3)]
+    records += [_record("rdrop", s, 0.6 + s / 50, passes=3) for s in range(3)]
+    report = build_report(records)
+    (variant,) = report.variants[("t", "8")]
+    assert (variant.arm, variant.default_arm) == ("rdrop passes=3", "rdrop passes=2")
+    # passes 3 minus passes 2, seed by seed: s / 100 -> mean 0.01, not the 0.11 against none
+    assert variant.paired.mean_diff == pytest.approx(0.01)
+    assert variant.paired.n == 3
+    text = "\n".join(grid_markdown(report))
+    assert "## Variants against the method at its defaults" in text
+    assert "| t | 8 | rdrop passes=3 | rdrop passes=2 | 3 | +0.0100 |" in text
+
+
+def test_a_variant_pairs_only_where_its_partner_holds_the_default() -> None:
+    # alpha has a default (1); dropout depends on the task, so arms differing there never pair
+    records = [
+        _record("rdrop", s, 0.6 + a / 10 + d + s / 100, alpha=a, dropout=d,
+                semi_supervised=False, unlabelled_ratio=4)
+        for s in range(3) for a in (1, 3) for d in (0.1, 0.3)
+    ]  # fmt: skip
+    records += [_record("rdrop", s, 0.7, semi_supervised=sv, unlabelled_ratio=4, alpha=1,
+                        dropout=0.5) for s in range(3) for sv in (False, True)]  # fmt: skip
+    variants = build_report(records).variants[("t", "8")]
+    pairs = {v.arm: v.default_arm for v in variants}
+    assert pairs == {
+        "rdrop alpha=3 dropout=0.1 semi_supervised=False": "rdrop alpha=1 dropout=0.1 "
+        "semi_supervised=False",
+        "rdrop alpha=3 dropout=0.3 semi_supervised=False": "rdrop alpha=1 dropout=0.3 "
+        "semi_supervised=False",
+        "rdrop alpha=1 dropout=0.5 semi_supervised=True": "rdrop alpha=1 dropout=0.5 "
+        "semi_supervised=False",
+    }
+    assert all(v.paired.mean_diff == pytest.approx(0.2) for v in variants if "alpha=3" in v.arm)
+
+
+def test_arms_without_a_default_among_them_have_no_variant_table() -> None:
+    records = [_record("rdrop", s, 0.6 + lr, lr=lr) for s in range(3) for lr in (0.1, 0.2)]
+    records += [_record("rdrop", s, 0.6) for s in range(3)]  # the task's lr: unknown here
+    report = build_report(records)
+    assert report.variants == {}
+    assert "Variants against" not in "\n".join(grid_markdown(report))

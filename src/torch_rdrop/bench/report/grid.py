@@ -53,6 +53,7 @@ from torch_rdrop.bench.report.stats import (
     summarize,
     win_tie_loss,
 )
+from torch_rdrop.bench.report.variants import default_arm_of
 from torch_rdrop.bench.tasks.methods import method_names
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ __all__ = [
     "ArmCost",
     "ArmStats",
     "Report",
+    "VariantStats",
     "arm_costs",
     "arm_label",
     "baseline_of",
@@ -137,6 +139,15 @@ class ArmStats:
 
 
 @dataclass(frozen=True)
+class VariantStats:
+    """An arm against the same method at its defaults (:func:`.variants.default_arm_of`)."""
+
+    arm: str
+    default_arm: str
+    paired: Paired
+
+
+@dataclass(frozen=True)
 class ArmCost:
     """What an arm cost over its runs, and relative to ``none`` in the same groups.
 
@@ -174,6 +185,7 @@ class Report:
     unlearned_win_tie_loss: dict[str, WinTieLoss] = field(default_factory=dict)
     reference_groups: dict[Group, list[float]] = field(default_factory=dict)
     curve_names: dict[Group, str] = field(default_factory=dict)
+    variants: dict[Group, list[VariantStats]] = field(default_factory=dict)
 
     def metric_of(self, group: Group) -> tuple[str, bool]:
         """The metric of ``group`` and whether higher is better."""
@@ -268,6 +280,21 @@ def _last_train_loss(runs: Iterable[RunRecord]) -> float:
     return float(np.mean(last)) if last else math.nan
 
 
+def _variant_stats(arms: Arms) -> list[VariantStats]:
+    """Each arm that has a default arm of its method in the group, paired with it."""
+    found = []
+    for arm, runs in sorted(arms.items(), key=lambda item: _arm_order(item[1])):
+        default = default_arm_of(arms, arm)
+        if default is not None:
+            label, base = default
+            paired = paired_comparison(
+                {s: r.result.value for s, r in runs.items()},
+                {s: r.result.value for s, r in base.items()},
+            )
+            found.append(VariantStats(arm, label, paired))
+    return found
+
+
 def build_report(
     records: Sequence[RunRecord], level: float = 0.05, references: Iterable[RunRecord] = ()
 ) -> Report:
@@ -335,6 +362,9 @@ def build_report(
                 mean_curve = np.mean([c[:length] for c in curves], axis=0)
                 report.curves.setdefault(group, {})[arm] = [float(v) for v in mean_curve]
         report.groups[group] = rows
+        variants = _variant_stats(arms)
+        if variants:
+            report.variants[group] = variants
         sign = 1.0 if greater_here else -1.0  # rank every group with higher = better
         if learned:
             scores[group] = {row.arm: sign * row.summary.mean for row in rows}
@@ -521,6 +551,7 @@ def grid_markdown(report: Report, plots: Sequence[str] = (), level: int = 2) -> 
             )
         header = ["arm", "n", "mean ± std", "95 % CI", "Δ vs none", "t-test p", "Wilcoxon p"]
         lines += [*markdown_table(header, table), ""]
+    lines += _variant_lines(report, h)
     if report.win_tie_loss:
         lines += [
             f"{h} Win / tie / loss against `none`",
@@ -563,6 +594,31 @@ def grid_markdown(report: Report, plots: Sequence[str] = (), level: int = 2) -> 
             lines += [FOREST_NOTE, ""]
         lines += [f"![{Path(p).stem}]({p})" for p in plots] + [""]
     return lines
+
+
+def _variant_lines(report: Report, h: str) -> list[str]:
+    """The table of each variant against its method at the defaults (empty when none ran)."""
+    if not report.variants:
+        return []
+    lines = [
+        f"{h} Variants against the method at its defaults",
+        "",
+        "Each arm that differs from another arm of its method only where that one runs at the "
+        "method's default setting, against it: Δ is the paired mean difference arm − default "
+        "over the same seeds, with the two-sided paired t-test and Wilcoxon signed-rank p-values. "
+        "Not counted in the win / tie / loss against `none`.",
+        "",
+    ]
+    rows = []
+    for (task, shots), variants in report.variants.items():
+        for v in variants:
+            p = v.paired
+            rows.append([
+                task, shots, v.arm, v.default_arm, str(p.n), f"{p.mean_diff:+.4f}",
+                _fmt(p.t_pvalue, 3), _fmt(p.wilcoxon_pvalue, 3),
+            ])  # fmt: skip
+    header = ["task", "K", "arm", "against", "n", "Δ", "t-test p", "Wilcoxon p"]
+    return [*lines, *markdown_table(header, rows), ""]
 
 
 def _markdown(report: Report, title: str, notes: Sequence[str], plots: Sequence[str]) -> str:

@@ -44,6 +44,7 @@ import time
 from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -78,7 +79,14 @@ from torch_rdrop.regularizers import build_regularizer
 from torch_rdrop.schedules import SigmoidRampup
 from torch_rdrop.wrapper import default_logits
 
-__all__ = ["BACKEND", "METHODS_BY_KIND", "TrainedCallback", "check_task_shots", "run_trial"]
+__all__ = [
+    "BACKEND",
+    "METHODS_BY_KIND",
+    "TRAINING_DEFAULTS",
+    "TrainedCallback",
+    "check_task_shots",
+    "run_trial",
+]
 
 TRAINING_PARAMS = (
     "epochs", "batch_size", "lr", "dropout", "weight_decay", "dev_shots", "eval_every", "threads",
@@ -91,6 +99,13 @@ EVAL_BATCH = 64
 RECIPE_CHOICES = ("recorded", "budget", "family")
 #: Dev examples per class when a run asks for a dev split (``use_dev``) and names no ``dev_shots``.
 DEV_SHOTS = 4
+#: The training settings a run uses unless it sets them, the same for every task (``epochs``,
+#: ``batch_size``, ``lr`` and ``dropout`` come from the task and its recipe).
+TRAINING_DEFAULTS: Mapping[str, Any] = MappingProxyType({
+    "weight_decay": 0.01, "dev_shots": DEV_SHOTS, "eval_every": 1, "threads": 1,
+    "semi_supervised": False, "consistency_alpha": 1.0, "rampup": 0.3, "unlabelled_ratio": 1,
+    "select": "last", "score_on": "test", "recipe": "recorded", "train_rows": None,
+})  # fmt: skip
 #: Decoded headlines have at least this many tokens: a small model trained on few examples puts
 #: its first-step mass on ``<eos>`` (the one token every target has) and would decode nothing.
 MIN_HEADLINE = 3
@@ -112,10 +127,7 @@ def _settings(task: Task, spec: TrialSpec) -> tuple[dict[str, Any], dict[str, Sc
     """Training settings (task recommendations, overridden) and the method's own parameters."""
     settings: dict[str, Any] = {
         "epochs": task.epochs, "batch_size": task.batch_size, "lr": task.lr,
-        "dropout": task.dropout, "weight_decay": 0.01, "dev_shots": DEV_SHOTS, "eval_every": 1,
-        "threads": 1, "semi_supervised": False, "consistency_alpha": 1.0, "rampup": 0.3,
-        "unlabelled_ratio": 1, "select": "last", "score_on": "test", "recipe": "recorded",
-        "train_rows": None,
+        "dropout": task.dropout, **TRAINING_DEFAULTS,
     }  # fmt: skip
     which = spec.params.get("recipe", "recorded")
     if which not in RECIPE_CHOICES:
