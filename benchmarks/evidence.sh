@@ -10,6 +10,7 @@
 #   bash benchmarks/evidence.sh recipes & bash benchmarks/evidence.sh recipes; wait
 #   (record the chosen recipes in src/torch_rdrop/bench/tasks/recipes.py)
 #   bash benchmarks/evidence.sh fewshot & bash benchmarks/evidence.sh fewshot; wait
+#   bash benchmarks/evidence.sh variants & bash benchmarks/evidence.sh variants; wait
 #   bash benchmarks/evidence.sh alphas ...; (write the chosen alphas into the `full` stage)
 #   bash benchmarks/evidence.sh full ...
 #   bash benchmarks/evidence.sh report      # only rewrite docs/results/ from the store
@@ -29,7 +30,7 @@ STAGE=${1:-all}
 APPENDIX=main,main-tagging,main-generation,main-extra,fewshot,sensitivity,sweep-digits-rdrop,semi,variant-passes,variant-divergence,variant-layout,variant-cheap,bbc-cnn-dropout,reference,reference-fewshot
 RECIPES=recipe-16,recipe-64,recipe-16-minilm,recipe-16-uncertainty-minilm,recipe-16-tweets-minilm,recipe-full-digits,recipe-full-text,recipe-full-wsj,recipe-full-minilm,recipe-full-mr-minilm,recipe-full-bbc-minilm,recipe-16-pd-charlm,recipe-full-tweets-minilm,recipe-16-pd-charlm-mean,recipe-64-minilm,recipe-16-wsj-pos-minilm,recipe-64-tweets-minilm
 ALPHAS=alpha-full-digits,alpha-full-text,alpha-full-wsj,alpha-full-minilm,alpha-full-mr-minilm,alpha-full-tweets-minilm
-STUDIES=fewshot-16,fewshot-64,fewshot-16-minilm,fewshot-16-uncertainty-minilm,fewshot-16-tweets-minilm,fewshot-16-pd-charlm,fewshot-16-pd-charlm-mean,fewshot-16-minilm-more-methods,fewshot-16-tweets-minilm-more-methods,fewshot-64-minilm,fewshot-64-minilm-more-methods,fewshot-64-tweets-minilm,fewshot-64-tweets-minilm-fgm,fewshot-16-wsj-pos-minilm,full-digits,full-text,full-wsj,full-minilm,full-mr-minilm,gate-full-bbc-minilm,full-tweets-minilm
+STUDIES=fewshot-16,fewshot-64,fewshot-16-minilm,fewshot-16-uncertainty-minilm,fewshot-16-tweets-minilm,fewshot-16-pd-charlm,fewshot-16-pd-charlm-mean,fewshot-16-minilm-more-methods,fewshot-16-tweets-minilm-more-methods,fewshot-64-minilm,fewshot-64-minilm-more-methods,fewshot-64-tweets-minilm,fewshot-64-tweets-minilm-fgm,fewshot-16-wsj-pos-minilm,semi-64,variant-divergence-64,variant-passes-64,variant-layout-64,full-digits,full-text,full-wsj,full-minilm,full-mr-minilm,gate-full-bbc-minilm,full-tweets-minilm
 DIAGNOSTICS=pd-ner-steps,recipe-pd-lm,recipe-pd-lm-wide,dev-reference-full-bbc
 
 # dev runs of `none`: recipe STUDY K DEV_SHOTS EPOCHS LRS SEEDS TASKS
@@ -48,6 +49,7 @@ if [ "$STAGE" = recipes ] || [ "$STAGE" = all ]; then
   recipe recipe-64-minilm 64 64 20 2e-5,5e-5,1e-4 0-2 mr-minilm
   recipe recipe-16-wsj-pos-minilm 16 16 40 2e-5,5e-5,1e-4 0-2 wsj-pos-minilm  # ~11 min a run
   recipe recipe-64-tweets-minilm 64 64 20 2e-5,5e-5,1e-4 0-2 tweets-minilm
+  recipe recipe-16-bbc-minilm 16 16 40 2e-5,5e-5,1e-4 0-2 bbc-minilm  # articles fill 128 tokens
   recipe recipe-full-text full 100 15 3e-4,1e-3,3e-3 0-1 uncertainty-cnn,mr-cnn
   recipe recipe-full-wsj full 10 40 3e-4,1e-3,3e-3 0-1 wsj-pos-lstm
   # MiniLM on a whole split: a few epochs, two seeds (a run costs about 15 CPU-minutes)
@@ -114,6 +116,19 @@ if [ "$STAGE" = fewshot ] || [ "$STAGE" = all ]; then
     --tasks wsj-pos-minilm,wsj-pos-most-frequent-tag
   study --study fewshot-64 --shots 64 -p dev_shots=64 --methods all \
     --tasks digits-mlp,fashion-mnist-cnn,digits-pixel-logreg,fashion-mnist-pixel-logreg
+fi
+
+if [ "$STAGE" = variants ] || [ "$STAGE" = all ]; then
+  # semi-supervised R-Drop and R-Drop's variants, on the image tasks at K = 64 (both learned
+  # there) with their recorded recipes; the report pairs each setting with R-Drop at its default
+  variant() {
+    study --shots 64 -p dev_shots=64 --methods none,rdrop \
+      --tasks digits-mlp,fashion-mnist-cnn,digits-pixel-logreg,fashion-mnist-pixel-logreg "$@"
+  }
+  variant --study semi-64 -p rdrop.semi_supervised=false,true -p rdrop.unlabelled_ratio=4
+  variant --study variant-divergence-64 -p rdrop.divergence=kl,js,mse
+  variant --study variant-passes-64 -p rdrop.passes=2,3
+  variant --study variant-layout-64 -p rdrop.layout=concat,sequential
 fi
 
 # R-Drop's alpha for the full-data study, chosen on dev with the recorded recipes (the test
