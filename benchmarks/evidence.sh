@@ -49,7 +49,9 @@ if [ "$STAGE" = recipes ] || [ "$STAGE" = all ]; then
   recipe recipe-64-minilm 64 64 20 2e-5,5e-5,1e-4 0-2 mr-minilm
   recipe recipe-16-wsj-pos-minilm 16 16 40 2e-5,5e-5,1e-4 0-2 wsj-pos-minilm  # ~11 min a run
   recipe recipe-64-tweets-minilm 64 64 20 2e-5,5e-5,1e-4 0-2 tweets-minilm
-  recipe recipe-16-bbc-minilm 16 16 40 2e-5,5e-5,1e-4 0-2 bbc-minilm  # articles fill 128 tokens
+  # BBC at K = 16 (its articles fill MiniLM's 128 tokens: about 17 minutes a run beside others);
+  # not finished yet, so not in $RECIPES
+  recipe recipe-16-bbc-minilm 16 16 40 2e-5,5e-5,1e-4 0-2 bbc-minilm
   recipe recipe-full-text full 100 15 3e-4,1e-3,3e-3 0-1 uncertainty-cnn,mr-cnn
   recipe recipe-full-wsj full 10 40 3e-4,1e-3,3e-3 0-1 wsj-pos-lstm
   # MiniLM on a whole split: a few epochs, two seeds (a run costs about 15 CPU-minutes)
@@ -109,7 +111,8 @@ if [ "$STAGE" = fewshot ] || [ "$STAGE" = all ]; then
   study --study fewshot-16-wsj-pos-minilm --shots 16 -p dev_shots=16 --methods none,rdrop \
     --tasks wsj-pos-minilm,wsj-pos-most-frequent-tag
   # FGM, the one method that won on MiniLM at K = 16 (tweets), on the two most expensive rows,
-  # with `none` again for the paired tests (a study's grid is fixed once it has started)
+  # with `none` again for the paired tests (a study's grid is fixed once it has started); the
+  # WSJ one has not run yet, so it is not in $STUDIES
   study --study fewshot-64-tweets-minilm-fgm --shots 64 -p dev_shots=64 --methods none,fgm \
     --tasks tweets-minilm,tweets-tfidf-logreg
   study --study fewshot-16-wsj-pos-minilm-fgm --shots 16 -p dev_shots=16 --methods none,fgm \
