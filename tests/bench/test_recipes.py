@@ -44,6 +44,15 @@ def test_a_lower_is_better_metric_picks_the_lowest_dev_score() -> None:
     assert choice.lr == 3e-3 and choice.epochs == 3 and choice.dev_score == 30.0
 
 
+@pytest.mark.parametrize("greater", [True, False])
+def test_a_tie_in_dev_score_goes_to_the_smaller_learning_rate(greater: bool) -> None:
+    # the rule BBC at K = 16 was recorded under: all three rates reached the same dev score
+    best, worse = (0.9, 0.5) if greater else (0.1, 0.5)
+    curves = {3e-5: [worse, best], 1e-5: [worse, best], 1e-4: [best, best]}
+    choice = choose_recipe(_runs(curves, [1.0, 0.5], greater))[("t", None)]
+    assert choice.lr == 1e-5 and len(set(choice.dev_by_lr.values())) == 1
+
+
 def test_a_loss_still_falling_is_not_flattened() -> None:
     falling = _runs({1e-3: [0.1 * i for i in range(10)]}, [1.0 - 0.1 * i for i in range(10)])
     flat = _runs({1e-3: [0.1 * i for i in range(10)]}, [1.0, 0.5] + [0.4] * 8)

@@ -13,7 +13,8 @@ A recipe is chosen by :func:`choose_recipe` from runs of ``none`` scored on the 
 (``score_on="dev"``: the test split is never scored), one run per learning rate of a stated grid
 and seed, each trained for the grid's epochs with the dev score taken after every epoch:
 
-- **learning rate**: the one whose runs have the best seed-mean of their best dev score;
+- **learning rate**: the one whose runs have the best seed-mean of their best dev score (on a
+  tie, the smaller);
 - **epochs**: the epoch at which that learning rate's seed-mean dev curve first reaches its best,
   times :data:`EPOCH_HEADROOM` (rounded up, at most the grid's epochs) — room for methods that
   learn more slowly, since the best-dev checkpoint is the one tested anyway;
@@ -210,7 +211,8 @@ def _choose_one(runs: Sequence[DevRun], max_epochs: int | None) -> RecipeChoice:
         lr: float(np.mean([best_of(r.dev_curve[:length]) for r in group]))
         for lr, group in sorted(by_lr.items())
     }
-    lr = (max if greater else min)(dev_by_lr, key=lambda k: (dev_by_lr[k], -k))
+    sign = -1.0 if greater else 1.0  # the best score first, then the smaller learning rate
+    lr = min(dev_by_lr, key=lambda k: (sign * dev_by_lr[k], k))
     chosen = by_lr[lr]
     mean_dev = np.mean([r.dev_curve[:length] for r in chosen], axis=0)
     peak = _first_best(mean_dev, greater) + 1
