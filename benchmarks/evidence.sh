@@ -28,9 +28,9 @@ DB=${DB:-docs/results/evidence.db}
 FINAL="-p eval_every=1000"  # fixed epochs, the test split is scored once, after the last epoch
 STAGE=${1:-all}
 APPENDIX=main,main-tagging,main-generation,main-extra,fewshot,sensitivity,sweep-digits-rdrop,semi,variant-passes,variant-divergence,variant-layout,variant-cheap,bbc-cnn-dropout,reference,reference-fewshot
-RECIPES=recipe-16,recipe-64,recipe-16-minilm,recipe-16-uncertainty-minilm,recipe-16-tweets-minilm,recipe-full-digits,recipe-full-text,recipe-full-wsj,recipe-full-minilm,recipe-full-mr-minilm,recipe-full-bbc-minilm,recipe-16-pd-charlm,recipe-full-tweets-minilm,recipe-16-pd-charlm-mean,recipe-64-minilm,recipe-16-wsj-pos-minilm,recipe-64-tweets-minilm
+RECIPES=recipe-16,recipe-64,recipe-16-minilm,recipe-16-uncertainty-minilm,recipe-16-tweets-minilm,recipe-full-digits,recipe-full-text,recipe-full-wsj,recipe-full-minilm,recipe-full-mr-minilm,recipe-full-bbc-minilm,recipe-16-pd-charlm,recipe-full-tweets-minilm,recipe-16-pd-charlm-mean,recipe-64-minilm,recipe-16-wsj-pos-minilm,recipe-64-tweets-minilm,recipe-16-bbc-minilm
 ALPHAS=alpha-full-digits,alpha-full-text,alpha-full-wsj,alpha-full-minilm,alpha-full-mr-minilm,alpha-full-tweets-minilm
-STUDIES=fewshot-16,fewshot-64,fewshot-16-minilm,fewshot-16-uncertainty-minilm,fewshot-16-tweets-minilm,fewshot-16-pd-charlm,fewshot-16-pd-charlm-mean,fewshot-16-minilm-more-methods,fewshot-16-tweets-minilm-more-methods,fewshot-64-minilm,fewshot-64-minilm-more-methods,fewshot-64-tweets-minilm,fewshot-64-tweets-minilm-fgm,fewshot-16-wsj-pos-minilm,semi-64,variant-divergence-64,variant-passes-64,variant-layout-64,full-digits,full-text,full-wsj,full-minilm,full-mr-minilm,gate-full-bbc-minilm,full-tweets-minilm
+STUDIES=fewshot-16,fewshot-64,fewshot-16-minilm,fewshot-16-uncertainty-minilm,fewshot-16-tweets-minilm,fewshot-16-pd-charlm,fewshot-16-pd-charlm-mean,fewshot-16-minilm-more-methods,fewshot-16-tweets-minilm-more-methods,fewshot-64-minilm,fewshot-64-minilm-more-methods,fewshot-64-tweets-minilm,fewshot-64-tweets-minilm-fgm,fewshot-16-wsj-pos-minilm,fewshot-16-wsj-pos-minilm-fgm,fewshot-16-bbc-minilm,semi-64,variant-divergence-64,variant-passes-64,variant-layout-64,full-digits,full-text,full-wsj,full-minilm,full-mr-minilm,gate-full-bbc-minilm,full-tweets-minilm
 DIAGNOSTICS=pd-ner-steps,recipe-pd-lm,recipe-pd-lm-wide,dev-reference-full-bbc
 
 # dev runs of `none`: recipe STUDY K DEV_SHOTS EPOCHS LRS SEEDS TASKS
@@ -111,12 +111,14 @@ if [ "$STAGE" = fewshot ] || [ "$STAGE" = all ]; then
   study --study fewshot-16-wsj-pos-minilm --shots 16 -p dev_shots=16 --methods none,rdrop \
     --tasks wsj-pos-minilm,wsj-pos-most-frequent-tag
   # FGM, the one method that won on MiniLM at K = 16 (tweets), on the two most expensive rows,
-  # with `none` again for the paired tests (a study's grid is fixed once it has started); the
-  # WSJ one has not run yet, so it is not in $STUDIES
+  # with `none` again for the paired tests (a study's grid is fixed once it has started)
   study --study fewshot-64-tweets-minilm-fgm --shots 64 -p dev_shots=64 --methods none,fgm \
     --tasks tweets-minilm,tweets-tfidf-logreg
   study --study fewshot-16-wsj-pos-minilm-fgm --shots 16 -p dev_shots=16 --methods none,fgm \
     --tasks wsj-pos-minilm,wsj-pos-most-frequent-tag
+  # MiniLM on BBC at K = 16 (articles fill the 128 tokens: a run takes 6-10 minutes)
+  study --study fewshot-16-bbc-minilm --shots 16 -p dev_shots=16 --methods none,rdrop \
+    --tasks bbc-minilm,bbc-tfidf-logreg
   study --study fewshot-64 --shots 64 -p dev_shots=64 --methods all \
     --tasks digits-mlp,fashion-mnist-cnn,digits-pixel-logreg,fashion-mnist-pixel-logreg
 fi

@@ -268,6 +268,7 @@ RECORDED: tuple[tuple[str, int | None, Recipe], ...] = (
     ("mr-minilm", 64, Recipe(2e-5, 19, 64, evidence="recipe-64-minilm")),
     ("wsj-pos-minilm", 16, Recipe(1e-4, 33, 16, evidence="recipe-16-wsj-pos-minilm")),
     ("tweets-minilm", 64, Recipe(5e-5, 20, 64, evidence="recipe-64-tweets-minilm")),
+    ("bbc-minilm", 16, Recipe(2e-5, 18, 16, evidence="recipe-16-bbc-minilm")),
     ("reviews-zh-pd-charlm", 16, Recipe(1e-3, 4, 16, evidence="recipe-16-pd-charlm")),
     ("reviews-zh-pd-charlm-mean", 16, Recipe(3e-4, 9, 16, evidence="recipe-16-pd-charlm-mean")),
     ("digits-mlp", None, Recipe(3e-3, 44, 20, evidence="recipe-full-digits")),
