@@ -116,7 +116,10 @@ ParamOpt = Annotated[
     typer.Option(
         "--param",
         "-p",
-        help="[METHOD.]NAME=VALUE[,VALUE...]; several values make a grid axis. Repeatable.",
+        help=(
+            "[METHOD.]NAME=VALUE[,VALUE...]; several values make a grid axis; the value "
+            "'default' leaves the setting unset. Repeatable."
+        ),
     ),
 ]
 HeartbeatOpt = Annotated[int, typer.Option(help="Seconds between a worker's heartbeats.")]

@@ -84,6 +84,19 @@ def test_grid_points_drop_settings_a_method_does_not_use() -> None:
     assert (spec.data_seed, spec.init_seed, spec.use_dev) == (0, 0, False)
 
 
+def test_the_value_default_leaves_a_setting_unset() -> None:
+    grid = Grid(
+        ("digits",),
+        ("none", "rdrop"),
+        (0,),
+        (4,),
+        parse_params(["alpha=2", "rdrop.alpha=default", "rdrop.passes=default,3"]),
+    )
+    by_method = {(p.method, p.params) for p in grid.points()}
+    # rdrop's own `default` removes the general alpha; the passes axis gives an arm at defaults
+    assert by_method == {("none", (("alpha", 2),)), ("rdrop", ()), ("rdrop", (("passes", 3),))}
+
+
 def test_grid_point_keys_are_canonical() -> None:
     a = GridPoint.make("t", "rdrop", 8, 1, {"b": 1, "a": 2})
     b = GridPoint.make("t", "rdrop", 8, 1, {"a": 2, "b": 1})

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import optuna
 
 __all__ = [
+    "UNSET",
     "EpochCallback",
     "FloatRange",
     "Grid",
@@ -49,6 +50,10 @@ __all__ = [
 ]
 
 Scalar = float | int | str | bool
+UNSET = "default"
+"""A ``--param`` value that leaves the setting unset: the run takes the method's default or the
+task's recipe (``-p rdrop.duplicate_from=default,encoder.layer.4`` runs R-Drop as it comes and
+R-Drop duplicating the batch only from layer 4)."""
 Shots = int | None
 """Examples per class in the training split; ``None`` is the full training split."""
 
@@ -562,7 +567,7 @@ class Grid:
         """The point for one assignment of the search space (what a trial was given).
 
         Settings that do not apply to the method are dropped, so ``none`` with ``rdrop.alpha=1``
-        and ``none`` with ``rdrop.alpha=4`` are the same point.
+        and ``none`` with ``rdrop.alpha=4`` are the same point; so are settings at :data:`UNSET`.
         """
         method = values["method"]
         params: dict[str, Scalar] = {}
@@ -570,7 +575,10 @@ class Grid:
             for setting in self.params:
                 if setting.applies_to(method) and (setting.method is None) == general:
                     value = values[setting.axis] if len(setting.values) > 1 else setting.values[0]
-                    params[setting.name] = value
+                    if value == UNSET:
+                        params.pop(setting.name, None)
+                    else:
+                        params[setting.name] = value
         shots = values["shots"]
         return GridPoint.make(
             values["task"], method, None if shots == "full" else shots, values["seed"], params
