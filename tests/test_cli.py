@@ -74,6 +74,8 @@ def test_sweep(tmp_path: Path) -> None:
     assert again.exit_code == 0 and len(study.trials) == 3
     result = runner.invoke(app, ["report", "--storage", db, "--study", "sweep-digits-rdrop"])
     assert result.exit_code == 1 and "is a sweep, not a benchmark grid" in result.stderr
+    unset = _run(*args, "--param", "epochs=2", "--param", "alpha=default", "--storage", db)
+    assert unset.exit_code == 1 and "leave alpha out" in unset.stderr
 
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 import torch_rdrop
 from torch_rdrop.bench.engine.runner import GridProgress, RunRecord
 from torch_rdrop.bench.engine.spec import (
+    UNSET,
     Grid,
     TrialBackend,
     load_backend,
@@ -503,6 +504,11 @@ def sweep(
             if len(setting.values) != 1 or setting.method not in (None, method):
                 raise CommandError(
                     f"param: a sweep takes fixed NAME=VALUE for {method}, got {setting}"
+                )
+            if setting.values[0] == UNSET:
+                raise CommandError(
+                    f"param: a sweep searches every setting it is not given; leave "
+                    f"{setting.name} out instead of setting it to {UNSET!r}"
                 )
             fixed[setting.name] = setting.values[0]
         name = study or f"sweep-{task_name}-{method}"
