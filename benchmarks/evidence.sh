@@ -135,7 +135,7 @@ if [ "$STAGE" = variants ] || [ "$STAGE" = all ]; then
   variant --study variant-passes-64 -p rdrop.passes=2,3
   variant --study variant-layout-64 -p rdrop.layout=concat,sequential
   # the same questions on a pretrained encoder: MiniLM on tweets at K = 16, where it learned
-  # clearly (a `none` run takes about 2.5 minutes), with the variant only a transformer has:
+  # clearly (a `none` run takes 2.5 to 5.5 minutes), with the variant only a transformer has:
   # the batch duplicated from a late layer on (`default` is R-Drop as it comes, for pairing)
   minilm() {
     study --shots 16 -p dev_shots=16 --methods none,rdrop \
@@ -143,7 +143,7 @@ if [ "$STAGE" = variants ] || [ "$STAGE" = all ]; then
   }
   minilm --study variant-cheap-16-tweets-minilm \
     -p rdrop.duplicate_from=default,bert.encoder.layer.2,bert.encoder.layer.4
-  # not finished yet, so not in $STUDIES: a semi-supervised run takes about 40 minutes here (4
+  # not finished yet, so not in $STUDIES: a semi-supervised run takes about 35 minutes (4
   # unlabelled batches a step, each twice through MiniLM)
   minilm --study semi-16-tweets-minilm -p rdrop.semi_supervised=false,true \
     -p rdrop.unlabelled_ratio=4
