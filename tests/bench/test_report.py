@@ -62,6 +62,13 @@ def test_arms_split_by_the_parameters_that_vary() -> None:
     assert arms == ["none", "rdrop alpha=0.5", "rdrop alpha=1"]  # epochs is the same everywhere
 
 
+def test_an_option_of_the_method_names_its_arm_even_when_every_run_sets_it_alike() -> None:
+    records = [_record("none", s, 0.6, epochs=3) for s in range(2)]
+    records += [_record("rdrop", s, 0.7, duplicate_from="encoder.4", epochs=3) for s in range(2)]
+    arms = [row.arm for row in build_report(records).groups[("t", "8")]]
+    assert arms == ["none", "rdrop duplicate_from=encoder.4"]  # epochs: a general setting
+
+
 def test_files_are_written(tmp_path: Path) -> None:
     records = _records() + [_record(m, s, v - 0.2, shots=2) for m, vs in VALUES.items()
                             for s, v in enumerate(vs)]  # fmt: skip

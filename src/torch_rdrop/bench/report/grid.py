@@ -108,7 +108,11 @@ def load_runs(storage: optuna.storages.BaseStorage, study_name: str) -> tuple[li
 
 
 def varying_params(records: Sequence[RunRecord]) -> dict[str, set[str]]:
-    """Per method, the hyper-parameters that take more than one value among its runs."""
+    """Per method, the hyper-parameters that name its arms: those that take more than one value
+    among its runs, and the method's own options (``duplicate_from``, ``alpha``) that its runs
+    set, so that a study of one R-Drop variant does not label it plain ``rdrop``."""
+    from torch_rdrop.bench.tasks.methods import METHODS
+
     seen: dict[str, dict[str, set[Any]]] = defaultdict(lambda: defaultdict(set))
     for record in records:
         for name, value in record.point.params:
@@ -117,11 +121,16 @@ def varying_params(records: Sequence[RunRecord]) -> dict[str, set[str]]:
         for name in seen[record.point.method]:
             if name not in dict(record.point.params):
                 seen[record.point.method][name].add(None)
-    return {m: {n for n, v in names.items() if len(v) > 1} for m, names in seen.items()}
+    named: dict[str, set[str]] = {}
+    for method, names in seen.items():
+        options = METHODS[method].defaults() if method in METHODS else {}
+        named[method] = {n for n, v in names.items() if len(v) > 1 or n in options}
+    return named
 
 
 def arm_label(record: RunRecord, varying: Mapping[str, set[str]]) -> str:
-    """The method plus the hyper-parameters that vary among its runs: ``rdrop alpha=0.5``."""
+    """The method plus the hyper-parameters that name its arms (:func:`varying_params`):
+    ``rdrop alpha=0.5``."""
     names = varying.get(record.point.method, set())
     extra = " ".join(f"{k}={v}" for k, v in record.point.params if k in names)
     return f"{record.point.method} {extra}".strip()
