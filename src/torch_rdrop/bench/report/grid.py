@@ -2,7 +2,8 @@
 
 Only COMPLETE trials are read and only the first one of each grid point, so a killed worker's
 trial or a duplicate never counts. An *arm* is a method with the hyper-parameters that vary among
-its runs (``rdrop alpha=0.5``); a *group* is a task at one K. Statistics per group and arm: mean ±
+its runs and the method's own options that they set (``rdrop alpha=0.5``); a *group* is a task at
+one K. Statistics per group and arm: mean ±
 std, a 95 % t interval, and paired tests against ``none`` over seeds; across groups: win/tie/loss
 against ``none`` and average ranks.
 
