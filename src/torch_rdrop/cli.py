@@ -220,12 +220,12 @@ def _check_trials(backend: TrialBackend, grid: Grid) -> None:
 
 def _results_table(records: list[RunRecord], limit: int = 24) -> Table:
     """Mean ± std and n per task, K and method (the live table of ``rdrop bench``)."""
-    from torch_rdrop.bench.report.grid import arm_label, varying_params
+    from torch_rdrop.bench.report.grid import arm_label, arm_params
 
-    varying = varying_params(records)
+    named = arm_params(records)
     cells: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     for record in records:
-        group = (record.point.task, shots_label(record.point.shots), arm_label(record, varying))
+        group = (record.point.task, shots_label(record.point.shots), arm_label(record, named))
         cells[group].append(record.result.value)
     shared = {record.result.metric for record in records}
     metric = shared.pop() if len(shared) == 1 else "value (each task's metric)"

@@ -1,11 +1,10 @@
 """The benchmark report: ``report.md``, ``runs.csv`` and PNG plots from a study's finished runs.
 
-Only COMPLETE trials are read and only the first one of each grid point, so a killed worker's
-trial or a duplicate never counts. An *arm* is a method with the hyper-parameters that vary among
-its runs and the method's own options that they set (``rdrop alpha=0.5``); a *group* is a task at
-one K. Statistics per group and arm: mean ±
-std, a 95 % t interval, and paired tests against ``none`` over seeds; across groups: win/tie/loss
-against ``none`` and average ranks.
+Only COMPLETE trials are read and only the first one of each grid point, so a killed worker's trial
+or a duplicate never counts. An *arm* is a method with the hyper-parameters that vary among its
+runs and the method's own options that they set (``rdrop alpha=0.5``); a *group* is a task at one
+K. Statistics per group and arm: mean ± std, a 95 % t interval, and paired tests against ``none``
+over seeds; across groups: win/tie/loss against ``none`` and average ranks.
 
 At the top, the "did it learn?" gate (:mod:`torch_rdrop.bench.report.gate`): each group's ``none``
 against the reference model of its data set on the same K and seeds. A group whose ``none`` does
@@ -67,6 +66,7 @@ __all__ = [
     "VariantStats",
     "arm_costs",
     "arm_label",
+    "arm_params",
     "baseline_of",
     "build_report",
     "curve_name",
@@ -76,7 +76,6 @@ __all__ = [
     "markdown_table",
     "pyplot",
     "runs_table",
-    "varying_params",
     "write_plots",
     "write_report",
 ]
@@ -108,7 +107,7 @@ def load_runs(storage: optuna.storages.BaseStorage, study_name: str) -> tuple[li
     return records, len(trials)
 
 
-def varying_params(records: Sequence[RunRecord]) -> dict[str, set[str]]:
+def arm_params(records: Sequence[RunRecord]) -> dict[str, set[str]]:
     """Per method, the hyper-parameters that name its arms: those that take more than one value
     among its runs, and the method's own options (``duplicate_from``, ``alpha``) that its runs
     set, so that a study of one R-Drop variant does not label it plain ``rdrop``."""
@@ -129,10 +128,10 @@ def varying_params(records: Sequence[RunRecord]) -> dict[str, set[str]]:
     return named
 
 
-def arm_label(record: RunRecord, varying: Mapping[str, set[str]]) -> str:
-    """The method plus the hyper-parameters that name its arms (:func:`varying_params`):
+def arm_label(record: RunRecord, named: Mapping[str, set[str]]) -> str:
+    """The method plus the hyper-parameters that name its arms (:func:`arm_params`):
     ``rdrop alpha=0.5``."""
-    names = varying.get(record.point.method, set())
+    names = named.get(record.point.method, set())
     extra = " ".join(f"{k}={v}" for k, v in record.point.params if k in names)
     return f"{record.point.method} {extra}".strip()
 
@@ -328,11 +327,11 @@ def build_report(
     metrics = {r.result.metric for r in records}
     metric = metrics.pop() if len(metrics) == 1 else "metric"
     greater = all(r.result.greater_is_better for r in records)
-    varying = varying_params(records)
+    named = arm_params(records)
     by_group: dict[Group, dict[str, dict[int, RunRecord]]] = defaultdict(lambda: defaultdict(dict))
     for record in records:
         group = (record.point.task, shots_label(record.point.shots))
-        by_group[group][arm_label(record, varying)][record.point.seed] = record
+        by_group[group][arm_label(record, named)][record.point.seed] = record
     report = Report(metric, greater)
     totals: dict[str, WinTieLoss] = {}
     unlearned: dict[str, WinTieLoss] = {}
