@@ -53,7 +53,7 @@ from torch_rdrop.bench.report.stats import (
     summarize,
     win_tie_loss,
 )
-from torch_rdrop.bench.report.variants import default_arm_of
+from torch_rdrop.bench.report.variants import default_arm_of, method_options
 from torch_rdrop.bench.tasks.methods import method_names
 
 if TYPE_CHECKING:
@@ -111,8 +111,6 @@ def arm_params(records: Sequence[RunRecord]) -> dict[str, set[str]]:
     """Per method, the hyper-parameters that name its arms: those that take more than one value
     among its runs, and the method's own options (``duplicate_from``, ``alpha``) that its runs
     set, so that a study of one R-Drop variant does not label it plain ``rdrop``."""
-    from torch_rdrop.bench.tasks.methods import METHODS
-
     seen: dict[str, dict[str, set[Any]]] = defaultdict(lambda: defaultdict(set))
     for record in records:
         for name, value in record.point.params:
@@ -121,11 +119,10 @@ def arm_params(records: Sequence[RunRecord]) -> dict[str, set[str]]:
         for name in seen[record.point.method]:
             if name not in dict(record.point.params):
                 seen[record.point.method][name].add(None)
-    named: dict[str, set[str]] = {}
-    for method, names in seen.items():
-        options = METHODS[method].defaults() if method in METHODS else {}
-        named[method] = {n for n, v in names.items() if len(v) > 1 or n in options}
-    return named
+    return {
+        method: {n for n, v in names.items() if len(v) > 1 or n in method_options(method)}
+        for method, names in seen.items()
+    }
 
 
 def arm_label(record: RunRecord, named: Mapping[str, set[str]]) -> str:

@@ -12,14 +12,29 @@ on the task (``lr``, ``dropout``, ``epochs``) have none, so arms differing there
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
+from types import MappingProxyType
 from typing import Any
 
 from torch_rdrop.bench.engine.runner import RunRecord
 
-__all__ = ["NO_DEFAULT", "default_arm_of", "setting_default"]
+__all__ = ["NO_DEFAULT", "default_arm_of", "method_options", "setting_default"]
 
 NO_DEFAULT = object()
 """What :func:`setting_default` returns for a setting without a task-independent default."""
+
+
+@cache
+def method_options(method: str) -> Mapping[str, Any]:
+    """The options of ``method``'s default regularizer with their defaults (empty for ``none``
+    and for a name outside the catalog), built once per method.
+
+    >>> method_options("rdrop")["passes"], dict(method_options("none"))
+    (2, {})
+    """
+    from torch_rdrop.bench.tasks.methods import METHODS
+
+    return MappingProxyType(METHODS[method].defaults() if method in METHODS else {})
 
 
 def setting_default(method: str, name: str) -> Any:
@@ -30,10 +45,9 @@ def setting_default(method: str, name: str) -> Any:
     >>> setting_default("rdrop", "lr") is NO_DEFAULT
     True
     """
-    from torch_rdrop.bench.tasks.methods import METHODS
     from torch_rdrop.bench.tasks.trial import TRAINING_DEFAULTS
 
-    options = METHODS[method].defaults() if method in METHODS else {}
+    options = method_options(method)
     if name in options:
         return options[name]
     return TRAINING_DEFAULTS.get(name, NO_DEFAULT)
