@@ -123,3 +123,19 @@ def test_every_budget_recipe_is_what_its_dev_runs_choose_under_the_budget() -> N
         report = "\n".join(recipe_markdown(records))  # the report states the budget choice
         assert f"picks lr {recipe.lr:g} for {recipe.epochs} epochs for {task}" in report
         assert "in the task definitions is that choice." in report
+
+
+@pytest.mark.skipif(not STORE.exists(), reason="no evidence store in this checkout")
+def test_a_recipe_study_shows_its_reference_model_on_the_same_dev_rows() -> None:
+    from torch_rdrop.bench.engine.store import open_storage, storage_url
+    from torch_rdrop.bench.report.book import load_section
+    from torch_rdrop.bench.report.recipes import dev_runs, recipe_markdown
+
+    # the headline dev run sits beside lead-N, which is fitted, not trained: it has no curve
+    records = load_section(open_storage(storage_url(str(STORE))), "recipe-full-headlines").records
+    model, reference = "bbc-headlines-minilm2minilm", "bbc-headlines-lead-n"
+    assert {r.point.task for r in records} == {model, reference}
+    assert {run.task for run in dev_runs(records)} == {model}
+    row = next(line for line in recipe_markdown(records) if f"| {model} |" in line)
+    assert "| `bbc-headlines-lead-n` 0.2081 (1 seed) |" in row, row
+    assert "5e-05: 0.0798" in row, row

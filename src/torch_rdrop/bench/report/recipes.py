@@ -5,14 +5,18 @@ shows, per (task, K), each learning rate's seed-mean best dev score, the learnin
 epochs :func:`torch_rdrop.bench.tasks.recipes.choose_recipe` picks from them, whether the
 training loss had flattened, and whether the recipe recorded in the task definitions is that
 choice; and what the rule picks under the epoch budget of any budget recipe of those tasks.
+A reference model run in the same study (it is fitted, not trained: no curve to choose from) is
+shown beside the (task, K) of its data set, its seed-mean score on the same dev rows.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 
 from torch_rdrop.bench.engine.runner import RunRecord
 from torch_rdrop.bench.engine.spec import shots_label
+from torch_rdrop.bench.report.gate import is_reference_task, reference_task_of
 from torch_rdrop.bench.tasks.recipes import (
     BUDGETED,
     DevRun,
@@ -36,9 +40,12 @@ def is_recipe_study(records: Sequence[RunRecord]) -> bool:
 
 
 def dev_runs(records: Sequence[RunRecord]) -> list[DevRun]:
-    """The dev curves of ``records`` as :class:`~torch_rdrop.bench.tasks.recipes.DevRun`."""
+    """The dev curves of ``records`` as :class:`~torch_rdrop.bench.tasks.recipes.DevRun`
+    (reference models, which are fitted rather than trained, have none and are left out)."""
     runs = []
     for record in records:
+        if is_reference_task(record.point.task):
+            continue
         result, point = record.result, record.point
         curve = result.curves.get(f"dev_{result.metric}") or result.curves[result.metric]
         lr = float(dict(point.params)["lr"])
@@ -52,6 +59,20 @@ def recipe_choices(records: Sequence[RunRecord]) -> list[RecipeChoice]:
     """What the recipe rule picks for every (task, K) of a recipe study, in task order."""
     chosen = choose_recipe(dev_runs(records))
     return [chosen[key] for key in sorted(chosen, key=lambda k: (k[0], k[1] or 1 << 62))]
+
+
+def _reference_on_dev(choice: RecipeChoice, records: Sequence[RunRecord]) -> str:
+    """The reference model of ``choice``'s data set: its seed-mean score on the same dev rows."""
+    reference = reference_task_of(choice.task)
+    scores = [
+        r.result.value
+        for r in records
+        if r.point.task == reference and r.point.shots == choice.shots
+    ]
+    if not scores:
+        return "not run"
+    seeds = f"{len(scores)} seed" + ("s" if len(scores) > 1 else "")
+    return f"`{reference}` {statistics.fmean(scores):.4f} ({seeds})"
 
 
 def _recorded(choice: RecipeChoice) -> str:
@@ -70,18 +91,20 @@ def recipe_markdown(records: Sequence[RunRecord]) -> list[str]:
         "of each run's best dev score. The chosen epochs are the epoch at which the chosen "
         "learning rate's seed-mean dev curve first peaks, times 1.25 (rounded up, at most the "
         "epochs run); *flattened* means the seed-mean training loss fell by less than 5 % of "
-        "its first-epoch value over the last fifth of those epochs.",
+        "its first-epoch value over the last fifth of those epochs. The reference model of "
+        "the data set, where the study ran it, is scored on the same dev rows.",
         "",
         "| task | K | seeds | dev score by learning rate | lr | epochs (of) | loss flattened "
-        "| in the task definitions |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| reference model on dev | in the task definitions |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for c in recipe_choices(records):
         by_lr = ", ".join(f"{lr:g}: {score:.4f}" for lr, score in sorted(c.dev_by_lr.items()))
         flat = "yes" if c.flattened else f"no (fell {c.loss_drop:.1%})"
         lines.append(
             f"| {c.task} | {shots_label(c.shots)} | {c.seeds} | {by_lr} | {c.lr:g} | "
-            f"{c.epochs} ({c.grid_epochs}) | {flat} | {_recorded(c)} |"
+            f"{c.epochs} ({c.grid_epochs}) | {flat} | {_reference_on_dev(c, records)} | "
+            f"{_recorded(c)} |"
         )
     return [*lines, "", *_budget_lines(records)]
 
