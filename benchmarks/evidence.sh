@@ -30,8 +30,8 @@ STAGE=${1:-all}
 APPENDIX=main,main-tagging,main-generation,main-extra,fewshot,sensitivity,sweep-digits-rdrop,semi,variant-passes,variant-divergence,variant-layout,variant-cheap,bbc-cnn-dropout,reference,reference-fewshot
 RECIPES=recipe-16,recipe-64,recipe-16-minilm,recipe-16-uncertainty-minilm,recipe-16-tweets-minilm,recipe-full-digits,recipe-full-text,recipe-full-wsj,recipe-full-minilm,recipe-full-mr-minilm,recipe-full-bbc-minilm,recipe-16-pd-charlm,recipe-full-tweets-minilm,recipe-16-pd-charlm-mean,recipe-64-minilm,recipe-16-wsj-pos-minilm,recipe-64-tweets-minilm,recipe-16-bbc-minilm
 ALPHAS=alpha-full-digits,alpha-full-text,alpha-full-wsj,alpha-full-minilm,alpha-full-mr-minilm,alpha-full-tweets-minilm
-STUDIES=fewshot-16,fewshot-64,fewshot-16-minilm,fewshot-16-uncertainty-minilm,fewshot-16-tweets-minilm,fewshot-16-pd-charlm,fewshot-16-pd-charlm-mean,fewshot-16-minilm-more-methods,fewshot-16-tweets-minilm-more-methods,fewshot-64-minilm,fewshot-64-minilm-more-methods,fewshot-64-tweets-minilm,fewshot-64-tweets-minilm-fgm,fewshot-16-wsj-pos-minilm,fewshot-16-wsj-pos-minilm-fgm,fewshot-16-bbc-minilm,semi-64,variant-divergence-64,variant-passes-64,variant-layout-64,variant-cheap-16-tweets-minilm,semi-16-tweets-minilm,variant-cheap-64-mr-minilm,variant-cheap-16-mr-minilm,full-digits,full-text,full-wsj,full-minilm,full-mr-minilm,gate-full-bbc-minilm,full-tweets-minilm
-DIAGNOSTICS=pd-ner-steps,recipe-pd-lm,recipe-pd-lm-wide,dev-reference-full-bbc
+STUDIES=fewshot-16,fewshot-64,fewshot-16-minilm,fewshot-16-uncertainty-minilm,fewshot-16-tweets-minilm,fewshot-16-pd-charlm,fewshot-16-pd-charlm-mean,fewshot-16-minilm-more-methods,fewshot-16-tweets-minilm-more-methods,fewshot-64-minilm,fewshot-64-minilm-more-methods,fewshot-64-tweets-minilm,fewshot-64-tweets-minilm-fgm,fewshot-16-wsj-pos-minilm,fewshot-16-wsj-pos-minilm-fgm,fewshot-16-bbc-minilm,fewshot-16-bbc-minilm-fgm,semi-64,variant-divergence-64,variant-passes-64,variant-layout-64,variant-cheap-16-tweets-minilm,semi-16-tweets-minilm,variant-divergence-16-tweets-minilm,variant-cheap-64-mr-minilm,variant-cheap-16-mr-minilm,full-digits,full-text,full-wsj,full-minilm,full-mr-minilm,gate-full-bbc-minilm,full-tweets-minilm
+DIAGNOSTICS=pd-ner-steps,recipe-pd-lm,recipe-pd-lm-wide,dev-reference-full-bbc,recipe-full-headlines,recipe-full-headlines-lr
 
 # dev runs of `none`: recipe STUDY K DEV_SHOTS EPOCHS LRS SEEDS TASKS
 recipe() {
@@ -63,6 +63,13 @@ if [ "$STAGE" = recipes ] || [ "$STAGE" = all ]; then
   $RDROP bench --storage "$DB" --study recipe-full-tweets-minilm --methods none --shots full \
     --seeds 0-1 -p score_on=dev -p select=last -p dev_shots=100 -p epochs=4 -p lr=2e-5,5e-5 \
     -p train_rows=3000 --tasks tweets-minilm
+  # BBC headlines, the encoder-decoder warm-started from MiniLM on both sides against lead-N on
+  # the same dev rows: one seed, 4 epochs, to see how fast it learns (an epoch takes about 15
+  # minutes with its dev decoding)
+  recipe recipe-full-headlines full 100 4 5e-5 0 bbc-headlines-minilm2minilm,bbc-headlines-lead-n
+  # the same at 4 times the learning rate, 3 epochs (the learning rate is constant, so its
+  # epochs compare one for one with the run above)
+  recipe recipe-full-headlines-lr full 100 3 2e-4 0 bbc-headlines-minilm2minilm,bbc-headlines-lead-n
   # the Chinese backbone made here (build it first: rdrop backbone build pd-charlm); the K = 64
   # study is not finished yet and is left out of $RECIPES until it is
   recipe recipe-16-pd-charlm 16 16 40 1e-4,3e-4,1e-3 0-2 reviews-zh-pd-charlm
@@ -119,6 +126,13 @@ if [ "$STAGE" = fewshot ] || [ "$STAGE" = all ]; then
   # MiniLM on BBC at K = 16 (articles fill the 128 tokens: a run takes 6-10 minutes)
   study --study fewshot-16-bbc-minilm --shots 16 -p dev_shots=16 --methods none,rdrop \
     --tasks bbc-minilm,bbc-tfidf-logreg
+  # FGM, which won on tweets and WSJ POS, on BBC too, with `none` again (an FGM run takes 12 min)
+  study --study fewshot-16-bbc-minilm-fgm --shots 16 -p dev_shots=16 --methods none,fgm \
+    --tasks bbc-minilm,bbc-tfidf-logreg
+  # MixUp and Manifold-MixUp on tweets at K = 64, with `none` again; not finished, so not in
+  # $STUDIES
+  study --study fewshot-64-tweets-minilm-mixup --shots 64 -p dev_shots=64 \
+    --methods none,mixup,manifold_mixup --tasks tweets-minilm,tweets-tfidf-logreg
   study --study fewshot-64 --shots 64 -p dev_shots=64 --methods all \
     --tasks digits-mlp,fashion-mnist-cnn,digits-pixel-logreg,fashion-mnist-pixel-logreg
 fi
@@ -147,7 +161,7 @@ if [ "$STAGE" = variants ] || [ "$STAGE" = all ]; then
   # through MiniLM)
   minilm --study semi-16-tweets-minilm -p rdrop.semi_supervised=false,true \
     -p rdrop.unlabelled_ratio=4
-  # started, not finished, so not in $STUDIES (a run takes 4-6 minutes)
+  # Jensen-Shannon against symmetric KL (a run takes 4-6 minutes)
   minilm --study variant-divergence-16-tweets-minilm -p rdrop.divergence=kl,js
   # the one variant that beat `none` above (the batch doubled from layer 4 on), checked on a
   # second data set: MR at K = 64 and 16, where R-Drop as it comes ran in fewshot-64-minilm and
