@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from torch_rdrop.bench.engine.runner import RunRecord
 from torch_rdrop.bench.engine.spec import shots_label
-from torch_rdrop.bench.report.gate import is_reference_task, reference_task_of
+from torch_rdrop.bench.report.gate import is_reference_task, reference_runs, reference_task_of
 from torch_rdrop.bench.tasks.recipes import (
     BUDGETED,
     DevRun,
@@ -64,11 +64,8 @@ def recipe_choices(records: Sequence[RunRecord]) -> list[RecipeChoice]:
 def _reference_on_dev(choice: RecipeChoice, records: Sequence[RunRecord]) -> str:
     """The reference model of ``choice``'s data set: its seed-mean score on the same dev rows."""
     reference = reference_task_of(choice.task)
-    scores = [
-        r.result.value
-        for r in records
-        if r.point.task == reference and r.point.shots == choice.shots
-    ]
+    runs = reference_runs(records).get((reference, shots_label(choice.shots)), {})
+    scores = [run.result.value for run in runs.values()]
     if not scores:
         return "not run"
     seeds = f"{len(scores)} seed" + ("s" if len(scores) > 1 else "")
