@@ -73,7 +73,7 @@ if [ "$STAGE" = recipes ] || [ "$STAGE" = all ]; then
   # the character LM as the full-data study's generator: 2,000 of People's Daily's 16,984
   # training lines (a run on all of them costs the backbone's 92 minutes), drawn by the seed after
   # the 500 dev lines, with the n-gram fitted on the same lines; one seed, 16 epochs, two rates
-  # (about 40 minutes a run)
+  # (about 43 minutes a run)
   lm() {
     $RDROP bench --storage "$DB" --methods none --shots full --seeds 0 -p score_on=dev \
       -p select=last -p dev_shots=500 -p train_rows=2000 -p batch_size=32 \
