@@ -65,6 +65,18 @@ def test_another_grid_under_the_same_study_name_is_refused(storage) -> None:
     assert len(optuna.load_study(study_name="g", storage=storage).get_trials()) == 2
 
 
+def test_the_order_of_param_options_does_not_change_the_grid(storage) -> None:
+    def grid(options: list[str]) -> Grid:
+        return Grid(("digits",), ("none", "rdrop"), (0,), (4,), parse_params(options))
+
+    first = run_grid(storage, "g", grid(["epochs=2", "rdrop.alpha=1,4"]), BACKEND)
+    again = run_grid(storage, "g", grid(["rdrop.alpha=1,4", "epochs=2"]), BACKEND)
+    assert len(optuna.load_study(study_name="g", storage=storage).get_trials()) == 3
+    assert [r.trial_number for r in again] == [r.trial_number for r in first]
+    with pytest.raises(ValueError, match="holds a different grid"):
+        run_grid(storage, "g", grid(["rdrop.alpha=1,2", "epochs=2"]), BACKEND)
+
+
 def test_a_point_sampled_again_is_pruned_as_a_duplicate(storage) -> None:
     run_grid(storage, "g", _grid((0,)), BACKEND)
     study = load_grid_study(storage, "g", _grid((0,)), BACKEND)

@@ -132,6 +132,19 @@ def _claimed_elsewhere(study: optuna.Study, number: int, key: str) -> int | None
     return None
 
 
+def _unordered_params(record: Mapping[str, Any]) -> dict[str, Any]:
+    """``record`` with its ``-p`` settings sorted: their order on the command line changes no run.
+
+    >>> a = {"seeds": [0], "params": [{"method": None, "name": "lr", "values": [1]},
+    ...                               {"method": "rdrop", "name": "alpha", "values": [4]}]}
+    >>> b = {"seeds": [0], "params": a["params"][::-1]}
+    >>> _unordered_params(a) == _unordered_params(b)
+    True
+    """
+    params = record.get("params", [])
+    return {**record, "params": sorted(params, key=lambda s: (s["method"] or "", s["name"]))}
+
+
 def _grid_record(grid: Grid) -> dict[str, Any]:
     return {
         "tasks": list(grid.tasks),
@@ -179,7 +192,7 @@ def load_grid_study(
     stored = attrs.get("grid")
     if stored is None:
         study.set_user_attr("grid", record)
-    elif stored != record:
+    elif _unordered_params(stored) != _unordered_params(record):
         changed = ", ".join(
             f"{name} {stored.get(name)} -> {record[name]}"
             for name in record
