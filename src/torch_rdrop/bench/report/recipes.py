@@ -12,7 +12,7 @@ shown beside the (task, K) of its data set, its seed-mean score on the same dev 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from torch_rdrop.bench.engine.runner import RunRecord
 from torch_rdrop.bench.engine.spec import shots_label
@@ -61,10 +61,15 @@ def recipe_choices(records: Sequence[RunRecord]) -> list[RecipeChoice]:
     return [chosen[key] for key in sorted(chosen, key=lambda k: (k[0], k[1] or 1 << 62))]
 
 
-def _reference_on_dev(choice: RecipeChoice, records: Sequence[RunRecord]) -> str:
-    """The reference model of ``choice``'s data set: its seed-mean score on the same dev rows."""
+def _reference_on_dev(
+    choice: RecipeChoice, references: Mapping[tuple[str, str], Mapping[int, RunRecord]]
+) -> str:
+    """The reference model of ``choice``'s data set: its seed-mean score on the same dev rows.
+
+    ``references`` is :func:`reference_runs` of the section's records, looked up once.
+    """
     reference = reference_task_of(choice.task)
-    runs = reference_runs(records).get((reference, shots_label(choice.shots)), {})
+    runs = references.get((reference, shots_label(choice.shots)), {})
     scores = [run.result.value for run in runs.values()]
     if not scores:
         return "not run"
@@ -95,12 +100,13 @@ def recipe_markdown(records: Sequence[RunRecord]) -> list[str]:
         "| reference model on dev | in the task definitions |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    references = reference_runs(records)
     for c in recipe_choices(records):
         by_lr = ", ".join(f"{lr:g}: {score:.4f}" for lr, score in sorted(c.dev_by_lr.items()))
         flat = "yes" if c.flattened else f"no (fell {c.loss_drop:.1%})"
         lines.append(
             f"| {c.task} | {shots_label(c.shots)} | {c.seeds} | {by_lr} | {c.lr:g} | "
-            f"{c.epochs} ({c.grid_epochs}) | {flat} | {_reference_on_dev(c, records)} | "
+            f"{c.epochs} ({c.grid_epochs}) | {flat} | {_reference_on_dev(c, references)} | "
             f"{_recorded(c)} |"
         )
     return [*lines, "", *_budget_lines(records)]
