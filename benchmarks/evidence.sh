@@ -33,10 +33,11 @@ ALPHAS=alpha-full-digits,alpha-full-text,alpha-full-wsj,alpha-full-minilm,alpha-
 STUDIES=fewshot-16,fewshot-64,fewshot-16-minilm,fewshot-16-uncertainty-minilm,fewshot-16-tweets-minilm,fewshot-16-pd-charlm,fewshot-16-pd-charlm-mean,fewshot-16-minilm-more-methods,fewshot-16-tweets-minilm-more-methods,fewshot-64-minilm,fewshot-64-minilm-more-methods,fewshot-64-tweets-minilm,fewshot-64-tweets-minilm-fgm,fewshot-64-tweets-minilm-mixup,fewshot-16-wsj-pos-minilm,fewshot-16-wsj-pos-minilm-fgm,fewshot-16-bbc-minilm,fewshot-16-bbc-minilm-fgm,semi-64,variant-divergence-64,variant-passes-64,variant-layout-64,variant-cheap-16-tweets-minilm,semi-16-tweets-minilm,variant-divergence-16-tweets-minilm,variant-cheap-64-mr-minilm,variant-cheap-16-mr-minilm,full-digits,full-text,full-wsj,full-minilm,full-mr-minilm,gate-full-bbc-minilm,full-tweets-minilm
 DIAGNOSTICS=pd-ner-steps,recipe-pd-lm,recipe-pd-lm-wide,dev-reference-full-bbc,recipe-full-headlines,recipe-full-headlines-lr,recipe-full-pd-lm-wide,recipe-full-pd-lm-wide-dropout
 
-# dev runs of `none`: recipe STUDY K DEV_SHOTS EPOCHS LRS SEEDS TASKS
+# dev runs of `none`: recipe STUDY K DEV_SHOTS EPOCHS LRS SEEDS TASKS [more bench options]
 recipe() {
   $RDROP bench --storage "$DB" --study "$1" --methods none --shots "$2" --seeds "$6" \
-    -p score_on=dev -p select=last -p dev_shots="$3" -p epochs="$4" -p lr="$5" --tasks "$7"
+    -p score_on=dev -p select=last -p dev_shots="$3" -p epochs="$4" -p lr="$5" --tasks "$7" \
+    "${@:8}"
 }
 
 if [ "$STAGE" = recipes ] || [ "$STAGE" = all ]; then
@@ -74,15 +75,15 @@ if [ "$STAGE" = recipes ] || [ "$STAGE" = all ]; then
   # training lines (a run on all of them costs the backbone's 92 minutes), drawn by the seed after
   # the 500 dev lines, with the n-gram fitted on the same lines; one seed, 16 epochs, two rates
   # (about 43 minutes a run)
-  lm() {
-    $RDROP bench --storage "$DB" --methods none --shots full --seeds 0 -p score_on=dev \
-      -p select=last -p dev_shots=500 -p train_rows=2000 -p batch_size=32 \
-      --tasks pd-lm-gpt2-wide,pd-lm-char-ngram "$@"
-  }
-  lm --study recipe-full-pd-lm-wide -p epochs=16 -p lr=5e-4,2e-3 -p dropout=0.1
+  recipe recipe-full-pd-lm-wide full 500 16 5e-4,2e-3 0 pd-lm-gpt2-wide,pd-lm-char-ngram \
+    -p train_rows=2000 -p batch_size=32 -p dropout=0.1
   # it overfitted those lines (dev perplexity rose after epoch 11, still above the n-gram's):
   # the same at dropout 0.3
-  lm --study recipe-full-pd-lm-wide-dropout -p epochs=12 -p lr=5e-4 -p dropout=0.3
+  recipe recipe-full-pd-lm-wide-dropout full 500 12 5e-4 0 pd-lm-gpt2-wide,pd-lm-char-ngram \
+    -p train_rows=2000 -p batch_size=32 -p dropout=0.3
+  # above the n-gram at both: twice the lines (the n-gram on the same 4,000), dropout 0.1 and 0.3
+  recipe recipe-full-pd-lm-4000 full 500 16 5e-4 0 pd-lm-gpt2-wide,pd-lm-char-ngram \
+    -p train_rows=4000 -p batch_size=32 -p dropout=0.1,0.3
   # the Chinese backbone made here (build it first: rdrop backbone build pd-charlm); the K = 64
   # study is not finished yet and is left out of $RECIPES until it is
   recipe recipe-16-pd-charlm 16 16 40 1e-4,3e-4,1e-3 0-2 reviews-zh-pd-charlm
