@@ -602,11 +602,9 @@ def tasks(
         )
         from torch_rdrop.bench.tasks.recipes import recipe_rows
 
-        if recipe_rows():
-            columns = ("task", "K", "lr", "epochs", "dev per class", "checkpoint", "chosen in",
-                       "used")  # fmt: skip
+        if rows := recipe_rows():
             console.print(_table("recipes chosen on dev (used unless a run sets its own)",
-                                 recipe_rows(), columns))  # fmt: skip
+                                 rows, tuple(rows[0])))  # fmt: skip
         methods = [
             {"name": m.name, "kinds": ", ".join(m.kinds), "description": m.description,
              "sweep searches": ", ".join(r.name for r in m.search_space)}

@@ -53,6 +53,22 @@ def test_a_tie_in_dev_score_goes_to_the_smaller_learning_rate(greater: bool) -> 
     assert choice.lr == 1e-5 and len(set(choice.dev_by_lr.values())) == 1
 
 
+def test_dropout_set_by_the_runs_is_a_setting_of_its_own() -> None:
+    # at the same learning rate, dropout 0.3 reaches the lower perplexity: the pair is chosen,
+    # its epochs read off its own curve, and its dev score is not mixed with dropout 0.1's
+    loss = [5.0, 4.0, 3.9, 3.89]
+    runs = [
+        DevRun("t", None, 5e-4, 0, curve, loss, False, dropout)
+        for dropout, curve in ((0.1, [150.0, 140.0, 145.0, 150.0]), (0.3, [160, 140, 130, 128]))
+    ]
+    choice = choose_recipe(runs)[("t", None)]
+    assert (choice.lr, choice.dropout, choice.epochs, choice.seeds) == (5e-4, 0.3, 4, 1)
+    assert choice.dev_by_setting == {(5e-4, 0.1): 140.0, (5e-4, 0.3): 128.0}
+    assert Recipe(choice.lr, choice.epochs, 500, dropout=choice.dropout).params()["dropout"] == 0.3
+    with pytest.raises(ValueError, match=r"dropout must lie in \[0, 1\) or be None, got 1.0"):
+        Recipe(lr=1e-3, epochs=3, dev_shots=4, dropout=1.0)
+
+
 def test_a_loss_still_falling_is_not_flattened() -> None:
     falling = _runs({1e-3: [0.1 * i for i in range(10)]}, [1.0 - 0.1 * i for i in range(10)])
     flat = _runs({1e-3: [0.1 * i for i in range(10)]}, [1.0, 0.5] + [0.4] * 8)
@@ -97,6 +113,7 @@ def test_every_recorded_recipe_is_what_its_dev_runs_choose() -> None:
     for key, recipe in recorded.items():
         choice, study, dev_shots, rows = chosen[key]
         assert (recipe.lr, recipe.epochs, recipe.evidence) == (choice.lr, choice.epochs, study), key
+        assert recipe.dropout == choice.dropout, key
         assert dev_shots == {recipe.dev_shots}, key
         assert rows == {recipe.train_rows}, key  # a recipe chosen on a subsample trains on it
 

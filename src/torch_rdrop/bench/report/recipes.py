@@ -48,10 +48,12 @@ def dev_runs(records: Sequence[RunRecord]) -> list[DevRun]:
             continue
         result, point = record.result, record.point
         curve = result.curves.get(f"dev_{result.metric}") or result.curves[result.metric]
-        lr = float(dict(point.params)["lr"])
+        params = dict(point.params)
+        lr = float(params["lr"])
+        dropout = None if params.get("dropout") is None else float(params["dropout"])
         loss = list(result.curves["train_loss"])
         runs.append(DevRun(point.task, point.shots, lr, point.seed, list(curve), loss,
-                           result.greater_is_better))  # fmt: skip
+                           result.greater_is_better, dropout))  # fmt: skip
     return runs
 
 
@@ -81,31 +83,46 @@ def _recorded(choice: RecipeChoice) -> str:
     recipe = recorded_recipe(choice.task, choice.shots)
     if recipe is None:
         return "not recorded"
-    if (recipe.lr, recipe.epochs) == (choice.lr, choice.epochs):
+    if (recipe.lr, recipe.epochs, recipe.dropout) == (choice.lr, choice.epochs, choice.dropout):
         return "recorded"
-    return f"differs: recorded lr {recipe.lr:g}, {recipe.epochs} epochs"
+    return f"differs: recorded {_setting(recipe.lr, recipe.dropout)}, {recipe.epochs} epochs"
+
+
+def _setting(lr: float, dropout: float | None) -> str:
+    """A learning rate, and the dropout where the runs set one.
+
+    >>> _setting(5e-4, None), _setting(5e-4, 0.3)
+    ('lr 0.0005', 'lr 0.0005, dropout 0.3')
+    """
+    return f"lr {lr:g}" + ("" if dropout is None else f", dropout {dropout:g}")
 
 
 def recipe_markdown(records: Sequence[RunRecord]) -> list[str]:
     """The section's table: one row per (task, K)."""
     lines = [
-        "Dev runs of `none` (the test split was never scored). Per learning rate: the seed-mean "
-        "of each run's best dev score. The chosen epochs are the epoch at which the chosen "
-        "learning rate's seed-mean dev curve first peaks, times 1.25 (rounded up, at most the "
-        "epochs run); *flattened* means the seed-mean training loss fell by less than 5 % of "
-        "its first-epoch value over the last fifth of those epochs. The reference model of "
-        "the data set, where the study ran it, is scored on the same dev rows.",
+        "Dev runs of `none` (the test split was never scored). Per learning rate (and dropout, "
+        "where the runs set one): the seed-mean of each run's best dev score. The chosen epochs "
+        "are the epoch at which the chosen setting's seed-mean dev curve first peaks, times "
+        "1.25 (rounded up, at most the epochs run); *flattened* means the seed-mean training "
+        "loss fell by less than 5 % of its first-epoch value over the last fifth of those "
+        "epochs. The reference model of the data set, where the study ran it, is scored on the "
+        "same dev rows.",
         "",
-        "| task | K | seeds | dev score by learning rate | lr | epochs (of) | loss flattened "
+        "| task | K | seeds | dev score by learning rate | lr (dropout) | epochs (of) "
+        "| loss flattened "
         "| reference model on dev | in the task definitions |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     references = reference_runs(records)
     for c in recipe_choices(records):
-        by_lr = ", ".join(f"{lr:g}: {score:.4f}" for lr, score in sorted(c.dev_by_lr.items()))
+        by_lr = "; ".join(
+            f"{_setting(lr, dropout).removeprefix('lr ')}: {score:.4f}"
+            for (lr, dropout), score in c.dev_by_setting.items()
+        )
         flat = "yes" if c.flattened else f"no (fell {c.loss_drop:.1%})"
         lines.append(
-            f"| {c.task} | {shots_label(c.shots)} | {c.seeds} | {by_lr} | {c.lr:g} | "
+            f"| {c.task} | {shots_label(c.shots)} | {c.seeds} | {by_lr} | "
+            f"{_setting(c.lr, c.dropout).removeprefix('lr ')} | "
             f"{c.epochs} ({c.grid_epochs}) | {flat} | {_reference_on_dev(c, references)} | "
             f"{_recorded(c)} |"
         )

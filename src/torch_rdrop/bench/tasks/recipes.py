@@ -14,7 +14,9 @@ A recipe is chosen by :func:`choose_recipe` from runs of ``none`` scored on the 
 and seed, each trained for the grid's epochs with the dev score taken after every epoch:
 
 - **learning rate**: the one whose runs have the best seed-mean of their best dev score (on a
-  tie, the smaller);
+  tie, the smaller); where the grid also varies ``dropout``, each (learning rate, dropout) pair
+  is a setting of its own and the best pair is chosen the same way (a tie goes to the smaller
+  learning rate, then the smaller dropout);
 - **epochs**: the epoch at which that learning rate's seed-mean dev curve first reaches its best,
   times :data:`EPOCH_HEADROOM` (rounded up, at most the grid's epochs) — room for methods that
   learn more slowly, since the best-dev checkpoint is the one tested anyway;
@@ -74,10 +76,12 @@ class Recipe:
 
     ``evidence`` names the study of the evidence store that holds the dev runs; ``train_rows``,
     on a whole training split, the subsample the recipe was chosen on and trains on (see
-    :mod:`.fewshot`).
+    :mod:`.fewshot`); ``dropout``, where the dev runs chose it, replaces the family's.
 
     >>> Recipe(2e-5, 3, 100, train_rows=3000).params()["train_rows"]
     3000
+    >>> Recipe(5e-4, 16, 500, dropout=0.3).params()["dropout"]
+    0.3
     """
 
     lr: float
@@ -86,6 +90,7 @@ class Recipe:
     select: str = "best"
     evidence: str = ""
     train_rows: int | None = None
+    dropout: float | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -97,6 +102,8 @@ class Recipe:
         if self.select not in SELECT_RULES:
             raise ValueError(f"select must be one of {SELECT_RULES}, got {self.select!r}")
         check_train_rows(self.train_rows, None)
+        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1) or be None, got {self.dropout!r}")
 
     def params(self) -> dict[str, Any]:
         """The trial parameters this recipe sets."""
@@ -104,6 +111,8 @@ class Recipe:
                   "select": self.select}  # fmt: skip
         if self.train_rows is not None:
             params["train_rows"] = self.train_rows
+        if self.dropout is not None:
+            params["dropout"] = self.dropout
         return params
 
 
@@ -151,6 +160,7 @@ def recipe_rows() -> list[dict[str, str]]:
             regime += f" ({recipe.train_rows:,} rows)"
         rows.append({
             "task": task, "K": regime, "lr": f"{recipe.lr:g}",
+            "dropout": "family" if recipe.dropout is None else f"{recipe.dropout:g}",
             "epochs": str(recipe.epochs), "dev per class": str(recipe.dev_shots),
             "checkpoint": "best dev" if recipe.select == "best" else "last epoch",
             "chosen in": recipe.evidence or "-", "used": used,
@@ -158,30 +168,51 @@ def recipe_rows() -> list[dict[str, str]]:
     return rows
 
 
+#: A setting of the recipe grid: (learning rate, dropout), dropout ``None`` for the family's.
+Setting = tuple[float, "float | None"]
+
+
+def _setting_order(setting: Setting) -> tuple[float, float]:
+    """Smaller learning rate first, then the family's dropout, then smaller dropouts."""
+    lr, dropout = setting
+    return lr, -1.0 if dropout is None else dropout
+
+
 @dataclass(frozen=True)
 class RecipeChoice:
-    """What :func:`choose_recipe` picked for one (task, K), with the dev evidence behind it."""
+    """What :func:`choose_recipe` picked for one (task, K), with the dev evidence behind it.
+
+    ``dev_by_setting`` maps each (learning rate, dropout) of the grid to its seed-mean best dev
+    score; ``dropout`` is ``None`` where the grid left the family's dropout unset.
+    """
 
     task: str
     shots: int | None
     lr: float
     epochs: int
     grid_epochs: int
-    dev_by_lr: Mapping[float, float]
+    dev_by_setting: Mapping[Setting, float]
     seeds: int
     flattened: bool
     loss_drop: float
     greater_is_better: bool
+    dropout: float | None = None
 
     @property
     def dev_score(self) -> float:
-        """The chosen learning rate's seed-mean best dev score."""
-        return self.dev_by_lr[self.lr]
+        """The chosen setting's seed-mean best dev score."""
+        return self.dev_by_setting[(self.lr, self.dropout)]
+
+    @property
+    def dev_by_lr(self) -> dict[float, float]:
+        """``dev_by_setting`` by learning rate alone, at the chosen dropout."""
+        return {lr: v for (lr, drop), v in self.dev_by_setting.items() if drop == self.dropout}
 
 
 @dataclass(frozen=True)
 class DevRun:
-    """One dev-only run of the grid: its learning rate, seed and per-epoch curves."""
+    """One dev-only run of the grid: its learning rate, seed and per-epoch curves, and its
+    dropout where the run set one (``None``: the family's)."""
 
     task: str
     shots: int | None
@@ -190,6 +221,7 @@ class DevRun:
     dev_curve: Sequence[float]
     loss_curve: Sequence[float]
     greater_is_better: bool = True
+    dropout: float | None = None
 
 
 def _first_best(curve: np.ndarray, greater: bool) -> int:
@@ -198,32 +230,32 @@ def _first_best(curve: np.ndarray, greater: bool) -> int:
 
 def _choose_one(runs: Sequence[DevRun], max_epochs: int | None) -> RecipeChoice:
     greater = runs[0].greater_is_better
-    by_lr: dict[float, list[DevRun]] = defaultdict(list)
+    by_setting: dict[Setting, list[DevRun]] = defaultdict(list)
     for run in runs:
-        by_lr[run.lr].append(run)
+        by_setting[(run.lr, run.dropout)].append(run)
     length = min(len(r.dev_curve) for r in runs)
     if max_epochs is not None:
         length = min(length, max_epochs)
     if length < 1 or any(len(r.loss_curve) < length for r in runs):
         raise ValueError(f"{runs[0].task}: dev runs need a dev score and a loss after every epoch")
     best_of = max if greater else min
-    dev_by_lr = {
-        lr: float(np.mean([best_of(r.dev_curve[:length]) for r in group]))
-        for lr, group in sorted(by_lr.items())
+    dev_by_setting = {
+        setting: float(np.mean([best_of(r.dev_curve[:length]) for r in by_setting[setting]]))
+        for setting in sorted(by_setting, key=_setting_order)
     }
     sign = -1.0 if greater else 1.0  # the best score first, then the smaller learning rate
-    lr = min(dev_by_lr, key=lambda k: (sign * dev_by_lr[k], k))
-    chosen = by_lr[lr]
+    lr, dropout = min(dev_by_setting, key=lambda k: (sign * dev_by_setting[k], _setting_order(k)))
+    chosen = by_setting[(lr, dropout)]
     mean_dev = np.mean([r.dev_curve[:length] for r in chosen], axis=0)
     peak = _first_best(mean_dev, greater) + 1
     epochs = min(length, math.ceil(peak * EPOCH_HEADROOM))
     loss = np.mean([r.loss_curve[:length] for r in chosen], axis=0)
     tail_start = max(0, epochs - max(1, math.ceil(epochs / 5)) - 1)
     drop = float((loss[tail_start] - loss[epochs - 1]) / max(abs(loss[0]), 1e-12))
-    seeds = min(len(group) for group in by_lr.values())
+    seeds = min(len(group) for group in by_setting.values())
     return RecipeChoice(
-        runs[0].task, runs[0].shots, lr, epochs, length, dev_by_lr, seeds, drop < FLAT_FRACTION,
-        drop, greater,
+        runs[0].task, runs[0].shots, lr, epochs, length, dev_by_setting, seeds,
+        drop < FLAT_FRACTION, drop, greater, dropout,
     )  # fmt: skip
 
 
