@@ -4,10 +4,13 @@ The step is the one ``rdrop backbone build pd-charlm`` runs (through the benchma
 ``pd-lm-gpt2`` task's character encoder and tiny GPT-2, a batch of 32 People's Daily training
 lines, forward + backward + AdamW update with the method ``none``, on 1 CPU thread. Steps are
 timed after a warm-up (median and mean over random batches); an epoch's cost is the mean times
-the steps of one epoch. The script also reports the model's size and how much of the
-fine-tuning data's text the pretraining vocabulary covers.
+the steps of one epoch. With ``--methods none,rdrop`` the same batches also train a copy of the
+model with each other method, the methods taking turns step by step, and the table gives each
+method's step against ``none``'s (the cost of a full-data study of that language model). The
+script also reports the model's size and how much of the fine-tuning data's text the
+pretraining vocabulary covers.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/backbone_step.py
+    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/backbone_step.py --methods none,rdrop
 
 writes benchmarks/results/backbone_step.md.
 """
@@ -32,8 +35,11 @@ from torch_rdrop.bench.tasks.text import char_tokens
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def time_steps(name: str, steps: int, warmup: int, threads: int) -> dict[str, float]:
-    """Seconds per training step of the backbone's pretraining, and the epoch it adds up to."""
+def time_steps(
+    name: str, steps: int, warmup: int, threads: int, methods: tuple[str, ...] = ("none",)
+) -> dict[str, dict[str, float]]:
+    """Per method: seconds per training step of the backbone's pretraining, and the epoch it adds
+    up to. The methods take turns on the same batches, each training its own copy of the model."""
     backbone = get_backbone(name)
     recipe = backbone.recipe
     task = get_task(backbone.lm_task)
@@ -41,38 +47,44 @@ def time_steps(name: str, steps: int, warmup: int, threads: int) -> dict[str, fl
     encoder = task.make_encoder(data)
     split = few_shot(data, None, recipe.seed, dev_shots=recipe.dev_lines)
     torch.set_num_threads(threads)
-    torch.manual_seed(recipe.seed)
-    model = task.make_model(data, encoder, recipe.dropout)
-    model.train()
-    method = get_method("none").regularizer()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=0.01)
+    trained = {}
+    for method in methods:
+        torch.manual_seed(recipe.seed)
+        model = task.make_model(data, encoder, recipe.dropout)
+        model.train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=0.01)
+        trained[method] = (model, get_method(method).regularizer(), optimizer)
     rng = np.random.default_rng(0)
-    seconds = []
+    seconds: dict[str, list[float]] = {method: [] for method in methods}
     for step in range(warmup + steps):
         rows = rng.choice(split.train, size=recipe.batch_size, replace=False)
-        start = time.perf_counter()
-        batch = encoder.batch(data, rows)
-        labels = batch.pop("labels")
-        loss = method.training_loss(model, batch, labels).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if step >= warmup:
-            seconds.append(time.perf_counter() - start)
+        for method, (model, regularizer, optimizer) in trained.items():
+            start = time.perf_counter()
+            batch = encoder.batch(data, rows)
+            labels = batch.pop("labels")
+            loss = regularizer.training_loss(model, batch, labels).loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if step >= warmup:
+                seconds[method].append(time.perf_counter() - start)
     per_epoch = math.ceil(len(split.train) / recipe.batch_size)
-    mean = statistics.fmean(seconds)
-    return {
-        "median": statistics.median(seconds),
-        "mean": mean,
-        "steps_per_epoch": per_epoch,
-        "epoch_minutes": per_epoch * mean / 60,
-        "epochs": recipe.epochs,
-        "train_lines": len(split.train),
-        "dev_lines": len(split.dev),
-        "test_lines": len(split.test),
-        "vocab": len(encoder.vocab),
-        "parameters": sum(p.numel() for p in model.parameters()),
-    }
+    costs = {}
+    for method, values in seconds.items():
+        mean = statistics.fmean(values)
+        costs[method] = {
+            "median": statistics.median(values),
+            "mean": mean,
+            "steps_per_epoch": per_epoch,
+            "epoch_minutes": per_epoch * mean / 60,
+            "epochs": recipe.epochs,
+            "train_lines": len(split.train),
+            "dev_lines": len(split.dev),
+            "test_lines": len(split.test),
+            "vocab": len(encoder.vocab),
+            "parameters": sum(p.numel() for p in trained[method][0].parameters()),
+        }
+    return costs
 
 
 def coverage(name: str) -> list[tuple[str, float, int]]:
@@ -97,25 +109,38 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--methods", default="none", help="comma-separated, none first")
     args = parser.parse_args()
-    cost = time_steps(args.backbone, args.steps, args.warmup, args.threads)
+    methods = tuple(args.methods.split(","))
+    if methods[0] != "none":
+        parser.error(f"--methods must start with none (the step the others are compared to), "
+                     f"got {args.methods!r}")  # fmt: skip
+    costs = time_steps(args.backbone, args.steps, args.warmup, args.threads, methods)
+    cost = costs["none"]
     recipe = get_backbone(args.backbone).recipe
     lines = [
-        f"# Pretraining cost of the {args.backbone} backbone",
+        f"# Training-step cost of the {args.backbone} backbone's language model",
         "",
         f"Command: `OMP_NUM_THREADS={args.threads} PYTHONPATH=src python "
-        f"benchmarks/backbone_step.py --steps {args.steps} --threads {args.threads}`  ",
+        f"benchmarks/backbone_step.py --steps {args.steps} --threads {args.threads} "
+        f"--methods {args.methods}`  ",
         f"Machine: {platform.machine()}, {args.threads} thread(s), torch {torch.__version__}, "
         f"Python {platform.python_version()}; {args.steps} timed steps after {args.warmup} "
         "warm-up steps, on a machine shared with other runs.",
         "",
-        "| model | parameters | vocabulary | batch | median step | mean step | steps per epoch "
-        "| minutes per epoch | default epochs |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-        f"| {get_task(get_backbone(args.backbone).lm_task).model_name} | "
-        f"{cost['parameters']:,} | {cost['vocab']:,} | {recipe.batch_size} | "
-        f"{cost['median']:.3f} s | {cost['mean']:.3f} s | {cost['steps_per_epoch']:,} "
-        f"({cost['train_lines']:,} lines) | {cost['epoch_minutes']:.1f} | {cost['epochs']} |",
+        "| model | method | parameters | vocabulary | batch | median step | mean step "
+        "| x none (median) | steps per epoch | minutes per epoch | default epochs |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    model_name = get_task(get_backbone(args.backbone).lm_task).model_name
+    for method, c in costs.items():
+        lines.append(
+            f"| {model_name} | {method} | {c['parameters']:,} | {c['vocab']:,} | "
+            f"{recipe.batch_size} | {c['median']:.3f} s | {c['mean']:.3f} s | "
+            f"{c['median'] / cost['median']:.2f}x | {c['steps_per_epoch']:,} "
+            f"({c['train_lines']:,} lines) | {c['epoch_minutes']:.1f} | {c['epochs']} |"
+        )
+    lines += [
         "",
         f"Lines: {cost['train_lines']:,} train, {cost['dev_lines']:,} dev (held out of the "
         f"training split), {cost['test_lines']:,} test.",
