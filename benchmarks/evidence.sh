@@ -28,7 +28,7 @@ DB=${DB:-docs/results/evidence.db}
 FINAL="-p eval_every=1000"  # fixed epochs, the test split is scored once, after the last epoch
 STAGE=${1:-all}
 APPENDIX=main,main-tagging,main-generation,main-extra,fewshot,sensitivity,sweep-digits-rdrop,semi,variant-passes,variant-divergence,variant-layout,variant-cheap,bbc-cnn-dropout,reference,reference-fewshot
-RECIPES=recipe-16,recipe-64,recipe-16-minilm,recipe-16-uncertainty-minilm,recipe-16-tweets-minilm,recipe-full-digits,recipe-full-text,recipe-full-wsj,recipe-full-minilm,recipe-full-mr-minilm,recipe-full-bbc-minilm,recipe-16-pd-charlm,recipe-full-tweets-minilm,recipe-16-pd-charlm-mean,recipe-64-minilm,recipe-16-wsj-pos-minilm,recipe-64-tweets-minilm,recipe-16-bbc-minilm
+RECIPES=recipe-16,recipe-64,recipe-16-minilm,recipe-16-uncertainty-minilm,recipe-16-tweets-minilm,recipe-full-digits,recipe-full-text,recipe-full-wsj,recipe-full-minilm,recipe-full-mr-minilm,recipe-full-bbc-minilm,recipe-16-pd-charlm,recipe-full-tweets-minilm,recipe-16-pd-charlm-mean,recipe-64-minilm,recipe-16-wsj-pos-minilm,recipe-64-tweets-minilm,recipe-16-bbc-minilm,recipe-full-pd-lm
 ALPHAS=alpha-full-digits,alpha-full-text,alpha-full-wsj,alpha-full-minilm,alpha-full-mr-minilm,alpha-full-tweets-minilm
 STUDIES=fewshot-16,fewshot-64,fewshot-16-minilm,fewshot-16-uncertainty-minilm,fewshot-16-tweets-minilm,fewshot-16-pd-charlm,fewshot-16-pd-charlm-mean,fewshot-16-minilm-more-methods,fewshot-16-tweets-minilm-more-methods,fewshot-64-minilm,fewshot-64-minilm-more-methods,fewshot-64-tweets-minilm,fewshot-64-tweets-minilm-fgm,fewshot-64-tweets-minilm-mixup,fewshot-16-wsj-pos-minilm,fewshot-16-wsj-pos-minilm-fgm,fewshot-16-bbc-minilm,fewshot-16-bbc-minilm-fgm,semi-64,variant-divergence-64,variant-passes-64,variant-layout-64,variant-cheap-16-tweets-minilm,semi-16-tweets-minilm,variant-divergence-16-tweets-minilm,variant-cheap-64-mr-minilm,variant-cheap-16-mr-minilm,full-digits,full-text,full-wsj,full-minilm,full-mr-minilm,gate-full-bbc-minilm,full-tweets-minilm
 DIAGNOSTICS=pd-ner-steps,recipe-pd-lm,recipe-pd-lm-wide,dev-reference-full-bbc,recipe-full-headlines,recipe-full-headlines-lr,recipe-full-pd-lm-wide,recipe-full-pd-lm-wide-dropout
@@ -83,7 +83,7 @@ if [ "$STAGE" = recipes ] || [ "$STAGE" = all ]; then
     -p train_rows=2000 -p batch_size=32 -p dropout=0.3
   # above the n-gram at both; on the whole split, 2 epochs had reached 85.79 (recipe-pd-lm-wide,
   # still falling): the whole split, 6 epochs, two rates, the family's batch and dropout, with
-  # the n-gram on the same lines (about 17 minutes an epoch)
+  # the n-gram on the same lines (75 minutes a run beside another, 12 to 13 an epoch)
   recipe recipe-full-pd-lm full 500 6 5e-4,1e-3 0 pd-lm-gpt2-wide,pd-lm-char-ngram
   # the Chinese backbone made here (build it first: rdrop backbone build pd-charlm); the K = 64
   # study is not finished yet and is left out of $RECIPES until it is
