@@ -85,16 +85,16 @@ def _recorded(choice: RecipeChoice) -> str:
         return "not recorded"
     if (recipe.lr, recipe.epochs, recipe.dropout) == (choice.lr, choice.epochs, choice.dropout):
         return "recorded"
-    return f"differs: recorded {_setting(recipe.lr, recipe.dropout)}, {recipe.epochs} epochs"
+    return f"differs: recorded lr {_setting(recipe.lr, recipe.dropout)}, {recipe.epochs} epochs"
 
 
 def _setting(lr: float, dropout: float | None) -> str:
     """A learning rate, and the dropout where the runs set one.
 
     >>> _setting(5e-4, None), _setting(5e-4, 0.3)
-    ('lr 0.0005', 'lr 0.0005, dropout 0.3')
+    ('0.0005', '0.0005, dropout 0.3')
     """
-    return f"lr {lr:g}" + ("" if dropout is None else f", dropout {dropout:g}")
+    return f"{lr:g}" + ("" if dropout is None else f", dropout {dropout:g}")
 
 
 def recipe_markdown(records: Sequence[RunRecord]) -> list[str]:
@@ -116,13 +116,13 @@ def recipe_markdown(records: Sequence[RunRecord]) -> list[str]:
     references = reference_runs(records)
     for c in recipe_choices(records):
         by_lr = "; ".join(
-            f"{_setting(lr, dropout).removeprefix('lr ')}: {score:.4f}"
+            f"{_setting(lr, dropout)}: {score:.4f}"
             for (lr, dropout), score in c.dev_by_setting.items()
         )
         flat = "yes" if c.flattened else f"no (fell {c.loss_drop:.1%})"
         lines.append(
             f"| {c.task} | {shots_label(c.shots)} | {c.seeds} | {by_lr} | "
-            f"{_setting(c.lr, c.dropout).removeprefix('lr ')} | "
+            f"{_setting(c.lr, c.dropout)} | "
             f"{c.epochs} ({c.grid_epochs}) | {flat} | {_reference_on_dev(c, references)} | "
             f"{_recorded(c)} |"
         )
