@@ -25,6 +25,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RDROP=${RDROP:-.venv/bin/rdrop}
 DB=${DB:-docs/results/evidence.db}
+# each run's training state, saved every 5 minutes of training: a worker killed midway resumes
+# its run from there when the command is run again (removed once the run's result is stored)
+SNAPSHOTS=${SNAPSHOTS:-.snapshots}
+resumable() { $RDROP bench --storage "$DB" --snapshots "$SNAPSHOTS" "$@"; }
 FINAL="-p eval_every=1000"  # fixed epochs, the test split is scored once, after the last epoch
 STAGE=${1:-all}
 APPENDIX=main,main-tagging,main-generation,main-extra,fewshot,sensitivity,sweep-digits-rdrop,semi,variant-passes,variant-divergence,variant-layout,variant-cheap,bbc-cnn-dropout,reference,reference-fewshot
@@ -35,7 +39,7 @@ DIAGNOSTICS=pd-ner-steps,recipe-pd-lm,recipe-pd-lm-wide,dev-reference-full-bbc,r
 
 # dev runs of `none`: recipe STUDY K DEV_SHOTS EPOCHS LRS SEEDS TASKS [more bench options]
 recipe() {
-  $RDROP bench --storage "$DB" --study "$1" --methods none --shots "$2" --seeds "$6" \
+  resumable --study "$1" --methods none --shots "$2" --seeds "$6" \
     -p score_on=dev -p select=last -p dev_shots="$3" -p epochs="$4" -p lr="$5" --tasks "$7" \
     "${@:8}"
 }
@@ -95,7 +99,7 @@ fi
 
 # The studies: every task with its recorded recipe (best dev checkpoint, scored on test once),
 # its data set's reference model on the same splits in the same grid, seeds 0-4.
-study() { $RDROP bench --storage "$DB" --seeds 0-4 -p select=best "$@"; }
+study() { resumable --seeds 0-4 -p select=best "$@"; }
 
 if [ "$STAGE" = fewshot ] || [ "$STAGE" = all ]; then
   # few-shot (Meituan's claim): the 8 methods at their defaults (4 on MiniLM: its runs cost
@@ -192,7 +196,7 @@ fi
 # R-Drop's alpha for the full-data study, chosen on dev with the recorded recipes (the test
 # split never scored): alpha STUDY DEV_SHOTS TASKS [more bench options]
 alpha() {
-  $RDROP bench --storage "$DB" --study "$1" --methods rdrop --shots full --seeds 0-1 \
+  resumable --study "$1" --methods rdrop --shots full --seeds 0-1 \
     -p score_on=dev -p select=best -p dev_shots="$2" -p rdrop.alpha=1,4,16 --tasks "$3" "${@:4}"
 }
 

@@ -270,6 +270,8 @@ def _run_bench(
     study: str,
     options: StoreOptions,
     ctx: typer.Context | None = None,
+    snapshots: Path | None = None,
+    snapshot_minutes: float = 5.0,
 ) -> list[RunRecord]:
     from torch_rdrop.bench.engine.runner import run_grid
 
@@ -311,8 +313,9 @@ def _run_bench(
     start = time.perf_counter()
     with store_errors(url), live:
         records = run_grid(
-            store, study, grid, backend, on_progress=on_progress, command=_command_line(ctx)
-        )
+            store, study, grid, backend, on_progress=on_progress, command=_command_line(ctx),
+            snapshots=snapshots, snapshot_seconds=60 * snapshot_minutes,
+        )  # fmt: skip
     seconds = time.perf_counter() - start
     console.line()
     console.print(f"{len(records)} runs finished in the study; this command took {seconds:.1f} s")
@@ -336,6 +339,22 @@ def bench(
     backend: BackendOpt = DEFAULT_BACKEND,
     heartbeat_interval: HeartbeatOpt = 10,
     grace_period: GraceOpt = 30,
+    snapshots: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder where each run saves its training state as it goes; a run stopped midway "
+            "(killed, machine restarted) resumes from its last snapshot when the command is run "
+            "again, with the numbers it would have had. Off by default."
+        ),
+    ] = None,
+    snapshot_minutes: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="With --snapshots: write a run's snapshot after an evaluated epoch once this "
+            "many minutes of training passed since the last one (and after its last epoch).",
+        ),
+    ] = 5.0,
 ) -> None:
     """Run a benchmark grid (task x method x K x seed); re-running resumes where it stopped."""
     with _clean_errors():
@@ -352,7 +371,7 @@ def bench(
         _check_trials(chosen, grid)
         _check_grid_shots(chosen, grid)
         options = StoreOptions(heartbeat_interval=heartbeat_interval, grace_period=grace_period)
-        _run_bench(chosen, grid, storage, study, options, ctx)
+        _run_bench(chosen, grid, storage, study, options, ctx, snapshots, snapshot_minutes)
 
 
 @app.command()

@@ -12,7 +12,9 @@ Guarantees, whatever the number of workers and however often the command is re-r
 - a point that another live worker is running is not started twice (``GridSampler`` can hand the
   same point to two workers: the later trial is pruned, marked ``duplicate_of``);
 - a point whose worker died is run again once its heartbeat is older than the grace period;
-- :func:`finished_runs` keeps one COMPLETE trial per point (the first), so nothing counts twice.
+- :func:`finished_runs` keeps one COMPLETE trial per point (the first), so nothing counts twice;
+- with ``snapshots`` (a directory) and a resumable backend, a point run again after its worker
+  died resumes from the last snapshot of its training state instead of from scratch.
 
 >>> import tempfile
 >>> from torch_rdrop.bench.engine.spec import Grid, TrialBackend, TrialResult, parse_params
@@ -31,17 +33,21 @@ Guarantees, whatever the number of workers and however often the command is re-r
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import socket
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from torch_rdrop.bench.engine.spec import (
     Grid,
     GridPoint,
+    SnapshotFile,
     TrialBackend,
     TrialResult,
     shots_label,
@@ -226,7 +232,26 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _objective(grid: Grid, backend: TrialBackend) -> Callable[[optuna.trial.Trial], float]:
+def snapshot_file(
+    directory: Path, study_name: str, point: GridPoint, every_seconds: float = 300.0
+) -> SnapshotFile:
+    """The snapshot of ``point``'s run in ``study_name``: one file per (study, point) under
+    ``directory``, named by the study and a digest of the point.
+
+    >>> from torch_rdrop.bench.engine.spec import GridPoint
+    >>> snapshot_file(Path("snaps"), "my study", GridPoint("digits", "none", 0, 16)).path.name
+    'my_study-17bb726d1a295aa6.pt'
+    """
+    digest = hashlib.sha256(point.key.encode()).hexdigest()[:16]
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", study_name)
+    return SnapshotFile(directory / f"{name}-{digest}.pt", every_seconds)
+
+
+def _objective(
+    grid: Grid,
+    backend: TrialBackend,
+    snapshots: Callable[[GridPoint], SnapshotFile] | None = None,
+) -> Callable[[optuna.trial.Trial], float]:
     optuna = import_optuna()
     space = grid.search_space()
 
@@ -247,8 +272,14 @@ def _objective(grid: Grid, backend: TrialBackend) -> Callable[[optuna.trial.Tria
         def on_epoch(epoch: int, value: float, _values: Mapping[str, float]) -> None:
             trial.report(float(value), epoch)
 
-        result = backend.run(point.spec(), on_epoch)
+        if snapshots is None:
+            result = backend.run(point.spec(), on_epoch)
+            trial.set_user_attr("result", result.to_json())
+            return result.value
+        snapshot = snapshots(point)
+        result = backend.run(point.spec(), on_epoch, snapshot=snapshot)  # type: ignore[call-arg]
         trial.set_user_attr("result", result.to_json())
+        snapshot.path.unlink(missing_ok=True)  # the result is stored: nothing left to resume
         return result.value
 
     return objective
@@ -263,19 +294,34 @@ def run_grid(
     on_progress: Callable[[GridProgress], None] | None = None,
     poll_seconds: float = 1.0,
     command: str | None = None,
+    snapshots: Path | None = None,
+    snapshot_seconds: float = 300.0,
 ) -> list[RunRecord]:
     """Run every point of ``grid`` not finished yet; return the finished runs, sorted.
 
     Returns once every point has a result, waiting (polling every ``poll_seconds``) for points
     that other workers are running, and re-running those whose worker died. Exceptions of the
     trial function (``ValueError`` for a spec the data cannot serve) propagate. ``command``, the
-    command line being run, is remembered in the study for the report.
+    command line being run, is remembered in the study for the report. ``snapshots``, a
+    directory, makes every run of a resumable backend save its training state there (at most
+    once per ``snapshot_seconds`` of training) and resume from it when run again.
     """
     optuna = import_optuna()
+    if snapshots is not None and not backend.resumable:
+        raise ValueError(
+            f"snapshots: backend {backend.name!r} cannot resume a run; run without snapshots"
+        )
+    if snapshots is not None:
+        snapshots.mkdir(parents=True, exist_ok=True)
     points = grid.points()
     study = load_grid_study(storage, study_name, grid, backend)
     remember_command(study, command)
-    objective = _objective(grid, backend)
+    snapshot_of = (
+        None
+        if snapshots is None
+        else lambda point: snapshot_file(snapshots, study_name, point, snapshot_seconds)
+    )
+    objective = _objective(grid, backend, snapshot_of)
 
     def report(_study: optuna.Study | None = None, _trial: Any = None) -> None:
         if on_progress is not None:

@@ -23,6 +23,7 @@ import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, overload
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ __all__ = [
     "LiveNames",
     "ParamSetting",
     "Shots",
+    "SnapshotFile",
     "TrialBackend",
     "TrialFunction",
     "TrialResult",
@@ -217,6 +219,28 @@ class LiveNames(Sequence[str]):
         return f"LiveNames({self._names()!r})"
 
 
+@dataclass(frozen=True)
+class SnapshotFile:
+    """Where a resumable run keeps its training state, and how often it writes it.
+
+    The run writes ``path`` after an evaluated epoch once at least ``every_seconds`` of training
+    have passed since its last write (and after its last epoch); started again with the file
+    present, it resumes from it instead of from scratch.
+
+    >>> SnapshotFile(Path("runs/a.pt"), every_seconds=-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: every_seconds must be >= 0, got -1
+    """
+
+    path: Path
+    every_seconds: float = 300.0
+
+    def __post_init__(self) -> None:
+        if not self.every_seconds >= 0:
+            raise ValueError(f"every_seconds must be >= 0, got {self.every_seconds!r}")
+
+
 class TrialFunction(Protocol):
     """The seam the training loop fills: run one spec, report epochs, return the result.
 
@@ -251,6 +275,10 @@ class TrialBackend:
     - ``check_trial(spec)``: raise ``ValueError`` with one line when a run would fail before it
       trains (a bad setting or method option); ``rdrop bench`` calls it for every distinct run
       of its grid before it stores anything.
+
+    ``resumable``: ``run`` also takes ``snapshot=`` (a :class:`SnapshotFile` or ``None``), saves
+    its state there as it trains and resumes from it; the engine then gives every run of a grid
+    its own file when asked to (``rdrop bench --snapshots DIR``).
     """
 
     name: str
@@ -265,6 +293,7 @@ class TrialBackend:
     check_data: Callable[[str], None] | None = None
     check_shots: Callable[[str, int | None, Mapping[str, Scalar], bool], None] | None = None
     check_trial: Callable[[TrialSpec], None] | None = None
+    resumable: bool = False
 
     def parse_tasks(self, text: str) -> tuple[str, ...]:
         """Task names from a comma-separated list (``all``: every task of :attr:`tasks`).

@@ -32,6 +32,10 @@ the registries (:mod:`.methods`, :mod:`.metrics`): generation tasks run ``none``
 language model is scored by perplexity, a sequence-to-sequence model by ROUGE-L of its greedy
 decoding. A fit/predict model family (``ModelFamily.fit``) is fitted once on the K-shot training
 split, without an optimizer, and runs the method ``none`` only.
+
+A run given a snapshot file (``run_trial(..., snapshot=SnapshotFile(path))``, what
+``rdrop bench --snapshots DIR`` gives each run) saves its training state there as it goes and
+resumes from it when started again (:mod:`.snapshot`).
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ from torch_rdrop.bench.engine.spec import (
     FloatRange,
     LiveNames,
     Scalar,
+    SnapshotFile,
     TrialBackend,
     TrialResult,
     TrialSpec,
@@ -75,6 +80,7 @@ from torch_rdrop.bench.tasks.fewshot import FewShotSplit, check_train_rows, few_
 from torch_rdrop.bench.tasks.methods import get_method, method_names, methods_by_kind
 from torch_rdrop.bench.tasks.metrics import Predictions, get_metric
 from torch_rdrop.bench.tasks.recipes import SELECT_RULES, budget_recipe, recorded_recipe
+from torch_rdrop.bench.tasks.snapshot import load_snapshot, run_identity, save_snapshot
 from torch_rdrop.regularizers import build_regularizer
 from torch_rdrop.schedules import SigmoidRampup
 from torch_rdrop.wrapper import default_logits
@@ -321,12 +327,16 @@ def run_trial(
     spec: TrialSpec,
     on_epoch: EpochCallback | None = None,
     on_trained: TrainedCallback | None = None,
+    *,
+    snapshot: SnapshotFile | None = None,
 ) -> TrialResult:
     """Train and evaluate ``spec``; per-epoch metric on dev (``use_dev``) or test.
 
     ``on_trained`` receives the trained model, its encoder and the split (a caller that keeps the
     model, as ``rdrop backbone build`` does); a fit/predict task has no model to give, and
-    refuses it.
+    refuses it. With ``snapshot``, the run saves its training state to that file as it goes and,
+    if the file is there when it starts, resumes from it (:mod:`.snapshot`); a fit/predict task
+    has nothing to resume and ignores it.
 
     >>> run_trial(TrialSpec("wsj-pos-lstm", "mixup", 2, 0, 0))
     Traceback (most recent call last):
@@ -343,7 +353,7 @@ rdrop, fgm, pgd, freelb, rdrop+fgm
     try:
         if not task.trainable:
             return _fit(task, spec, settings, on_epoch)
-        return _train(task, spec, settings, method_params, on_epoch, on_trained)
+        return _train(task, spec, settings, method_params, on_epoch, on_trained, snapshot)
     finally:
         torch.set_num_threads(threads)
 
@@ -379,6 +389,7 @@ def _train(
     method_params: dict[str, Scalar],
     on_epoch: EpochCallback | None,
     on_trained: TrainedCallback | None = None,
+    snapshot: SnapshotFile | None = None,
 ) -> TrialResult:
     data, encoder = _prepared(task)
     _reset_peak_memory()  # the peak of this trial, not of the runs before it in the process
@@ -403,9 +414,10 @@ def _train(
         if semi
         else None
     )
-    curves: dict[str, list[float]] = {plan.curve: [], "train_loss": []}
-    steps, seconds = 0, 0.0  # training time only: evaluation is not counted
-    for epoch in range(settings["epochs"]):
+    loop = _Loop(model, optimizer, method, order, plan, unlabelled)
+    if snapshot is not None:
+        loop.resume(snapshot, spec, on_epoch)
+    for epoch in range(loop.epoch, settings["epochs"]):
         start = time.perf_counter()
         model.train()
         losses = []
@@ -420,21 +432,103 @@ def _train(
             loss.backward()
             optimizer.step()
             losses.append(float(loss.detach()))
-            steps += 1
-        seconds += time.perf_counter() - start
+            loop.steps += 1
+        loop.trained(epoch, time.perf_counter() - start)
         if (epoch + 1) % settings["eval_every"] and epoch + 1 < settings["epochs"]:
             continue
         value = evaluate(task, model, encoder, data, watched)
-        curves[plan.curve].append(value)
-        curves["train_loss"].append(float(np.mean(losses)))  # at the evaluated epochs
-        plan.observe(model, epoch, value)
+        values = loop.evaluated(epoch, value, float(np.mean(losses)))
+        if snapshot is not None:
+            loop.save(snapshot, spec, last=epoch + 1 == settings["epochs"])
         if on_epoch is not None:
-            on_epoch(epoch, value, {plan.curve: value, "train_loss": curves["train_loss"][-1]})
+            on_epoch(epoch, value, values)
     final = plan.final(lambda: evaluate(task, model, encoder, data, split.test), model)
-    final["seconds_per_step"] = seconds / max(steps, 1)
+    final["seconds_per_step"] = loop.seconds / max(loop.steps, 1)
     if on_trained is not None:
         on_trained(model, encoder, split)
-    return _result(task, final, curves, seconds)
+    return _result(task, final, loop.curves, loop.seconds)
+
+
+class _Loop:
+    """The state of a training loop that a snapshot holds: the epoch to start from, the steps
+    and training seconds so far, the learning curves, and every object with a state of its own
+    (weights, optimizer moments, the data-order generator, the torch random stream, the method's
+    step, the dev scores and best checkpoint, the unlabelled pool's order)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        method: Any,
+        order: np.random.Generator,
+        plan: _Scoring,
+        unlabelled: _Unlabelled | None,
+    ) -> None:
+        self.model, self.optimizer, self.method, self.order = model, optimizer, method, order
+        self.plan, self.unlabelled = plan, unlabelled
+        self.epoch, self.steps, self.seconds, self.unsaved = 0, 0, 0.0, 0.0
+        self.curves: dict[str, list[float]] = {plan.curve: [], "train_loss": []}
+        self.evaluated_epochs: list[int] = []
+
+    def trained(self, epoch: int, seconds: float) -> None:
+        """Count an epoch of training that took ``seconds`` (evaluation is not counted)."""
+        self.epoch = epoch + 1
+        self.seconds += seconds
+        self.unsaved += seconds
+
+    def evaluated(self, epoch: int, value: float, train_loss: float) -> dict[str, float]:
+        """Record the watched score and the mean training loss after ``epoch``."""
+        self.curves[self.plan.curve].append(value)
+        self.curves["train_loss"].append(train_loss)  # at the evaluated epochs
+        self.evaluated_epochs.append(epoch)
+        self.plan.observe(self.model, epoch, value)
+        return {self.plan.curve: value, "train_loss": train_loss}
+
+    def save(self, snapshot: SnapshotFile, spec: TrialSpec, last: bool) -> None:
+        """Write the snapshot if ``every_seconds`` of training passed since the last, or
+        ``last``."""
+        if not last and self.unsaved < snapshot.every_seconds:
+            return
+        unlabelled = self.unlabelled
+        state = {
+            "epoch": self.epoch, "steps": self.steps, "seconds": self.seconds,
+            "curves": self.curves, "evaluated_epochs": self.evaluated_epochs,
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "order": self.order.bit_generator.state, "torch_rng": torch.get_rng_state(),
+            "method_step": self.method.step, "scoring": self.plan.snapshot(),
+            "unlabelled": None if unlabelled is None else {
+                "order": torch.from_numpy(unlabelled.order), "at": unlabelled.at,
+                "step": unlabelled.method.step,
+            },
+        }  # fmt: skip
+        save_snapshot(snapshot.path, run_identity(spec), state)
+        self.unsaved = 0.0
+
+    def resume(
+        self, snapshot: SnapshotFile, spec: TrialSpec, on_epoch: EpochCallback | None
+    ) -> None:
+        """Take the state of ``snapshot`` if it exists, and report its evaluated epochs again
+        (to a new trial of the store) through ``on_epoch``."""
+        state = load_snapshot(snapshot.path, run_identity(spec))
+        if state is None:
+            return
+        self.epoch, self.steps, self.seconds = state["epoch"], state["steps"], state["seconds"]
+        self.curves, self.evaluated_epochs = state["curves"], state["evaluated_epochs"]
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.order.bit_generator.state = state["order"]
+        torch.set_rng_state(state["torch_rng"])
+        self.method.set_step(state["method_step"])
+        self.plan.restore(state["scoring"])
+        if self.unlabelled is not None:
+            pool = state["unlabelled"]
+            self.unlabelled.order, self.unlabelled.at = pool["order"].numpy(), pool["at"]
+            self.unlabelled.method.set_step(pool["step"])
+        if on_epoch is None:
+            return
+        watched, losses = self.curves[self.plan.curve], self.curves["train_loss"]
+        for epoch, value, loss in zip(self.evaluated_epochs, watched, losses, strict=True):
+            on_epoch(epoch, value, {self.plan.curve: value, "train_loss": loss})
 
 
 class _Scoring:
@@ -468,6 +562,16 @@ class _Scoring:
         if self.best and improved:
             self.best_epoch, self.best_value = epoch + 1, value
             self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def snapshot(self) -> dict[str, Any]:
+        """The scores so far and the best checkpoint (for :class:`_Loop`'s snapshot)."""
+        return {"scores": self.scores, "best_epoch": self.best_epoch,
+                "best_value": self.best_value, "state": self.state}  # fmt: skip
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Take back what :meth:`snapshot` gave."""
+        self.scores, self.state = list(saved["scores"]), saved["state"]
+        self.best_epoch, self.best_value = int(saved["best_epoch"]), float(saved["best_value"])
 
     def final(self, score_test: Callable[[], float], model: nn.Module) -> dict[str, float]:
         """The final metrics; restores the best checkpoint first under ``select="best"``."""
@@ -588,6 +692,7 @@ BACKEND = TrialBackend(
     check_data=check_data,
     check_shots=check_task_shots,
     check_trial=check_trial,
+    resumable=True,
 )
 """Every registered task and method, read from the registries at each use: a task registered
 after import, or given as a task file, is accepted."""
