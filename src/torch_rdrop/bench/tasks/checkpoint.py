@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from torch_rdrop.bench.tasks.data.base import ClassificationData, GenerationData, TaggingData
+from torch_rdrop.bench.tasks.new_weights import mark_new_weights
 from torch_rdrop.bench.tasks.pooling import MeanPooledClassifier, check_pooling
 from torch_rdrop.bench.tasks.text import IGNORE_INDEX, MiniLMEncoder, quiet_transformers
 
@@ -188,17 +189,22 @@ def load_checkpoint_model(
         config.pad_token_id = load_checkpoint_tokenizer(str(folder)).pad_token_id
     try:
         with quiet_transformers():
-            model = getattr(transformers, auto).from_pretrained(
-                str(folder), config=config, local_files_only=True, ignore_mismatched_sizes=True
-            )
+            model, loading = getattr(transformers, auto).from_pretrained(
+                str(folder), config=config, local_files_only=True, ignore_mismatched_sizes=True,
+                output_loading_info=True,
+            )  # fmt: skip
     except ValueError as error:  # "Unrecognized configuration class ... for this kind of AutoModel"
         raise CheckpointError(
             f"{folder}: a {config.model_type} checkpoint cannot load as {auto} "
             f"({str(error).splitlines()[0]})"
         ) from None
+    new = [*loading["missing_keys"], *(name for name, *_ in loading.get("mismatched_keys", ()))]
     if pooling == "mean":
-        return MeanPooledClassifier(model, config.hidden_size, len(labels or ()), dropout)
-    return model
+        pooled = MeanPooledClassifier(model, config.hidden_size, len(labels or ()), dropout)
+        mark_new_weights(pooled, new, prefix="body.")
+        return mark_new_weights(pooled, [name for name, _ in pooled.score.named_parameters()],
+                                prefix="score.")  # fmt: skip
+    return mark_new_weights(model, new)
 
 
 def _decoder_start(folder: Path) -> int | None:

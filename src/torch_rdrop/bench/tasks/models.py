@@ -291,19 +291,22 @@ class MLP(nn.Module):
 def _minilm(auto_class: str, num_labels: int, dropout: float, path: Any = None) -> nn.Module:
     import transformers
 
+    from torch_rdrop.bench.tasks.new_weights import mark_new_weights
     from torch_rdrop.bench.tasks.text import minilm_path, quiet_transformers
 
     p = _check_dropout(dropout)
     folder = str(path if path is not None else minilm_path())
     with quiet_transformers():
-        return getattr(transformers, auto_class).from_pretrained(
+        model, loading = getattr(transformers, auto_class).from_pretrained(
             folder,
             local_files_only=True,
             num_labels=_check_size("num_labels", num_labels),
             hidden_dropout_prob=p,
             attention_probs_dropout_prob=p,
             classifier_dropout=p,
+            output_loading_info=True,
         )
+    return mark_new_weights(model, loading["missing_keys"])
 
 
 def minilm_classifier(num_labels: int, dropout: float = 0.1, path: Any = None) -> nn.Module:
@@ -386,8 +389,9 @@ def minilm_encoder_decoder(dropout: float = 0.1, path: Any = None) -> nn.Module:
     """An encoder-decoder warm-started from all-MiniLM-L6-v2 on both sides (BERT2BERT).
 
     The encoder and the decoder both start from the pretrained weights; the decoder's
-    self-attention is made causal, its cross-attention layers are new (random), and its output
-    layer is tied to the word embeddings. Decoding starts at ``[CLS]`` and ends at ``[SEP]``,
+    self-attention is made causal, its cross-attention layers and its output transform are new
+    (random, marked as new weights: :mod:`.new_weights`), and its output layer is tied to the
+    word embeddings. Decoding starts at ``[CLS]`` and ends at ``[SEP]``,
     the conventions of the WordPiece tokenizer that ships with the weights (so targets are
     tokenized with their ``[CLS] ... [SEP]``). ``dropout`` sets the hidden and attention dropout
     of both sides. ``path`` is a BERT checkpoint folder with its tokenizer (the packaged MiniLM
@@ -395,17 +399,24 @@ def minilm_encoder_decoder(dropout: float = 0.1, path: Any = None) -> nn.Module:
     """
     import transformers
 
+    from torch_rdrop.bench.tasks.new_weights import mark_new_weights
     from torch_rdrop.bench.tasks.text import minilm_path, quiet_transformers
 
     p = _check_dropout(dropout)
     folder = str(path if path is not None else minilm_path())
+    dropouts = {"hidden_dropout_prob": p, "attention_probs_dropout_prob": p}
     with quiet_transformers():
         tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        model = transformers.EncoderDecoderModel.from_encoder_decoder_pretrained(
-            folder, folder,
-            encoder_hidden_dropout_prob=p, encoder_attention_probs_dropout_prob=p,
-            decoder_hidden_dropout_prob=p, decoder_attention_probs_dropout_prob=p,
+        encoder, encoder_loading = transformers.AutoModel.from_pretrained(
+            folder, local_files_only=True, output_loading_info=True, **dropouts
+        )
+        decoder, decoder_loading = transformers.AutoModelForCausalLM.from_pretrained(
+            folder, local_files_only=True, is_decoder=True, add_cross_attention=True,
+            output_loading_info=True, **dropouts,
         )  # fmt: skip
+        model = transformers.EncoderDecoderModel(encoder=encoder, decoder=decoder)
+    mark_new_weights(model, encoder_loading["missing_keys"], prefix="encoder.")
+    mark_new_weights(model, decoder_loading["missing_keys"], prefix="decoder.")
     ids = {
         "decoder_start_token_id": tokenizer.cls_token_id,
         "eos_token_id": tokenizer.sep_token_id,

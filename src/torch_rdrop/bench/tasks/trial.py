@@ -15,7 +15,10 @@ evaluated epoch, and the checkpoint with the best dev score is scored on test, o
 ``score_on`` (``"test"``; ``"dev"`` scores the dev split only and never the test split: the
 runs recipes are chosen from), ``train_rows`` (on a whole training split, train on that many
 rows of it, drawn by the data seed after the dev split, each class in proportion: a subsample
-fixed in advance where the whole split costs too much; see :mod:`.fewshot`), ``eval_every``
+fixed in advance where the whole split costs too much; see :mod:`.fewshot`), ``new_lr`` (the
+learning rate of the weights a warm-started model adds to its checkpoint, such as an
+encoder-decoder's cross-attention; ``lr`` by default; see :mod:`.new_weights`), ``max_length``
+(input tokens kept: a text's or a source's; the encoder's own bound by default), ``eval_every``
 (evaluate every that many epochs and after the last; 1), ``threads`` (CPU threads while the
 trial runs, 1: a grid worker per core is the fair and faster layout for these small models; the
 caller's count is restored afterwards); every other name goes to the method (``alpha``,
@@ -41,6 +44,7 @@ resumes from it when started again (:mod:`.snapshot`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import platform
 import resource
@@ -79,6 +83,7 @@ from torch_rdrop.bench.tasks.data.base import TaggingData
 from torch_rdrop.bench.tasks.fewshot import FewShotSplit, check_train_rows, few_shot
 from torch_rdrop.bench.tasks.methods import get_method, method_names, methods_by_kind
 from torch_rdrop.bench.tasks.metrics import Predictions, get_metric
+from torch_rdrop.bench.tasks.new_weights import param_groups
 from torch_rdrop.bench.tasks.recipes import SELECT_RULES, budget_recipe, recorded_recipe
 from torch_rdrop.bench.tasks.snapshot import load_snapshot, run_identity, save_snapshot
 from torch_rdrop.regularizers import build_regularizer
@@ -97,7 +102,7 @@ __all__ = [
 TRAINING_PARAMS = (
     "epochs", "batch_size", "lr", "dropout", "weight_decay", "dev_shots", "eval_every", "threads",
     "semi_supervised", "consistency_alpha", "rampup", "unlabelled_ratio", "select", "score_on",
-    "recipe", "train_rows",
+    "recipe", "train_rows", "new_lr", "max_length",
 )  # fmt: skip
 EVAL_BATCH = 64
 #: ``recipe=``: the task's recorded recipe at the run's K, its budget recipe (else the recorded
@@ -111,6 +116,7 @@ TRAINING_DEFAULTS: Mapping[str, Any] = MappingProxyType({
     "weight_decay": 0.01, "dev_shots": DEV_SHOTS, "eval_every": 1, "threads": 1,
     "semi_supervised": False, "consistency_alpha": 1.0, "rampup": 0.3, "unlabelled_ratio": 1,
     "select": "last", "score_on": "test", "recipe": "recorded", "train_rows": None,
+    "new_lr": None, "max_length": None,
 })  # fmt: skip
 #: Decoded headlines have at least this many tokens: a small model trained on few examples puts
 #: its first-step mass on ``<eos>`` (the one token every target has) and would decode nothing.
@@ -152,6 +158,12 @@ def _settings(task: Task, spec: TrialSpec) -> tuple[dict[str, Any], dict[str, Sc
         raise ValueError(f"param dropout must lie in [0, 1), got {settings['dropout']!r}")
     if float(settings["lr"]) <= 0:
         raise ValueError(f"param lr must be > 0, got {settings['lr']!r}")
+    if settings["new_lr"] is not None and not float(settings["new_lr"]) > 0:
+        raise ValueError(f"param new_lr must be > 0, got {settings['new_lr']!r}")
+    length = settings["max_length"]
+    if length is not None and (isinstance(length, bool) or not isinstance(length, int)
+                               or length < 1):  # fmt: skip
+        raise ValueError(f"param max_length must be a positive integer, got {length!r}")
     if not isinstance(settings["semi_supervised"], bool):
         raise ValueError(
             f"param semi_supervised must be true or false, got {settings['semi_supervised']!r}"
@@ -173,6 +185,34 @@ def _settings(task: Task, spec: TrialSpec) -> tuple[dict[str, Any], dict[str, Sc
         raise ValueError(f"param rampup must lie in [0, 1], got {settings['rampup']!r}")
     method_params = {k: v for k, v in spec.params.items() if k not in TRAINING_PARAMS}
     return settings, method_params
+
+
+#: The fields that bound an encoder's input length, by encoder (the first one it has is set).
+LENGTH_FIELDS = ("max_length", "max_len", "max_source")
+
+
+def with_max_length(encoder: Any, max_length: int | None) -> Any:
+    """``encoder`` keeping at most ``max_length`` input tokens (a text's, or a sequence-to-
+    sequence source's); ``encoder`` itself when ``max_length`` is ``None``.
+
+    >>> from torch_rdrop.bench.tasks.text import Seq2SeqEncoder, Vocab
+    >>> with_max_length(Seq2SeqEncoder(Vocab(("<pad>", "<unk>"))), 128).max_source
+    128
+    >>> with_max_length(object(), 128)
+    Traceback (most recent call last):
+    ...
+    ValueError: param max_length: the encoder object has no input length to set (none of \
+max_length, max_len, max_source)
+    """
+    if max_length is None:
+        return encoder
+    for name in LENGTH_FIELDS:
+        if hasattr(encoder, name) and dataclasses.is_dataclass(encoder):
+            return dataclasses.replace(encoder, **{name: max_length})
+    raise ValueError(
+        f"param max_length: the encoder {type(encoder).__name__} has no input length to set "
+        f"(none of {', '.join(LENGTH_FIELDS)})"
+    )
 
 
 def _length_order(data: Any, indices: np.ndarray) -> np.ndarray:
@@ -399,12 +439,16 @@ def _train(
         data, spec.shots, spec.data_seed, dev_shots=plan.dev_shots, semi_supervised=semi,
         rare=task.rare, train_rows=settings["train_rows"],
     )  # fmt: skip
+    encoder = with_max_length(encoder, settings["max_length"])
     torch.manual_seed(spec.init_seed)
     model = task.make_model(data, encoder, float(settings["dropout"]))
     method = get_method(spec.method).regularizer(**method_params)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=float(settings["lr"]), weight_decay=float(settings["weight_decay"])
-    )
+    new_lr = None if settings["new_lr"] is None else float(settings["new_lr"])
+    try:
+        groups = param_groups(model, float(settings["lr"]), new_lr)
+    except ValueError as error:
+        raise ValueError(f"param {error} (task {task.name})") from None
+    optimizer = torch.optim.AdamW(groups, weight_decay=float(settings["weight_decay"]))
     watched = split.dev if plan.dev_shots else split.test
     order = np.random.default_rng(spec.init_seed)
     size = settings["batch_size"]
