@@ -682,6 +682,13 @@ def backbone_build(
     out: Annotated[
         Path | None, typer.Option(help="Folder to write [default: the backbone's folder].")
     ] = None,
+    snapshot: Annotated[
+        Path | None,
+        typer.Option(
+            help="File where the training state is saved after every epoch; the same command run "
+            "again after a stop resumes from it (removed once the backbone is trained)."
+        ),
+    ] = None,
 ) -> None:
     """Pretrain a backbone and write its checkpoint folder (model, tokenizer, provenance.json)."""
     with _clean_errors():
@@ -709,7 +716,7 @@ def backbone_build(
         def on_epoch(epoch: int, value: float, values: Any) -> None:
             console.print(f"epoch {epoch + 1}/{recipe.epochs}: dev perplexity {value:.2f}")
 
-        written = build_backbone(name, recipe, out, on_epoch)
+        written = build_backbone(name, recipe, out, on_epoch, snapshot)
         record = read_provenance(written) or {}
         console.print(
             f"dev perplexity untrained {record.get('dev_perplexity_untrained', float('nan')):.1f}, "

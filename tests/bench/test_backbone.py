@@ -50,6 +50,7 @@ from torch_rdrop.bench.tasks.char_tokenizer import char_tokenizer
 from torch_rdrop.bench.tasks.checkpoint import CheckpointError, CheckpointFamily, check_checkpoint
 from torch_rdrop.bench.tasks.data.base import ClassificationData, GenerationData
 from torch_rdrop.bench.tasks.pooling import MeanPooledClassifier
+from torch_rdrop.bench.tasks.snapshot import load_snapshot
 from torch_rdrop.bench.tasks.text import CharLMEncoder, Vocab, char_tokens
 from torch_rdrop.bench.tasks.trial import evaluate, run_trial
 from torch_rdrop.cli import app
@@ -333,6 +334,42 @@ def test_build_writes_provenance(cache_dir: Path) -> None:
     assert set(record["versions"]) == {"torch_rdrop", "torch", "transformers"}
     assert not any(p.name.endswith(".partial") for p in folder.parent.iterdir())
     json.dumps(record)
+
+
+def test_a_stopped_build_resumes_from_its_snapshot(
+    cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from safetensors.torch import load_file
+
+    from torch_rdrop.bench.tasks import trial
+
+    resumed_at: list[int] = []
+
+    def load(path, run):
+        state = load_snapshot(path, run)
+        resumed_at.append(-1 if state is None else state["epoch"])
+        return state
+
+    monkeypatch.setattr(trial, "load_snapshot", load)
+
+    recipe = PretrainRecipe(epochs=3, batch_size=32, dev_lines=8)
+    whole = build_backbone("toy-charlm", recipe, out=tmp_path / "whole")
+
+    def stop_after_first(epoch: int, value: float, values) -> None:
+        if epoch == 0:
+            raise KeyboardInterrupt
+
+    snapshot = tmp_path / "build.pt"
+    with pytest.raises(KeyboardInterrupt):
+        build_backbone("toy-charlm", recipe, tmp_path / "again", stop_after_first, snapshot)
+    assert snapshot.exists()
+    again = build_backbone("toy-charlm", recipe, tmp_path / "again", snapshot=snapshot)
+    assert not snapshot.exists()  # removed once the backbone is trained
+    assert resumed_at == [-1, 1]  # the stopped build started afresh; the next went on from it
+    first, second = (load_file(str(f / "model.safetensors")) for f in (whole, again))
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert read_provenance(again)["dev_perplexity"] == read_provenance(whole)["dev_perplexity"]
 
 
 # -- unbuilt backbones and the commands ----------------------------------------------------------

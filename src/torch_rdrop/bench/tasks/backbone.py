@@ -41,7 +41,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from torch_rdrop.bench.engine.spec import EpochCallback, TrialResult, TrialSpec
+from torch_rdrop.bench.engine.spec import EpochCallback, SnapshotFile, TrialResult, TrialSpec
 from torch_rdrop.bench.tasks.catalog import register_task
 from torch_rdrop.bench.tasks.checkpoint import CheckpointError, CheckpointFamily, check_checkpoint
 from torch_rdrop.bench.tasks.data.sources import cache_dir
@@ -249,12 +249,17 @@ class Pretrained:
 
 
 def pretrain(
-    lm_task: str, recipe: PretrainRecipe, on_epoch: EpochCallback | None = None
+    lm_task: str,
+    recipe: PretrainRecipe,
+    on_epoch: EpochCallback | None = None,
+    snapshot: SnapshotFile | None = None,
 ) -> Pretrained:
     """Train ``lm_task``'s model on its training split with ``recipe`` (method ``none``).
 
     ``on_epoch(epoch, dev_perplexity, values)`` is called after each epoch. The dev perplexity of
-    the same model untrained (same seed) is measured too, as the curve's starting point.
+    the same model untrained (same seed) is measured too, as the curve's starting point. With
+    ``snapshot``, the training state is saved there as the run goes, a stopped run resumes from
+    it, and the file is removed once the model is trained.
     """
     from torch_rdrop.bench.tasks.catalog import get_task
     from torch_rdrop.bench.tasks.trial import evaluate, run_trial
@@ -281,7 +286,9 @@ def pretrain(
         kept["start"] = evaluate(task, untrained, encoder, data, split.dev)
 
     spec = TrialSpec(task.name, "none", None, recipe.seed, recipe.seed, recipe.params())
-    result = run_trial(spec, on_epoch, on_trained=trained)
+    result = run_trial(spec, on_epoch, on_trained=trained, snapshot=snapshot)
+    if snapshot is not None:
+        snapshot.path.unlink(missing_ok=True)
     encoder, split = kept["encoder"], kept["split"]  # the vocabulary and lines the model saw
     lines = {
         "train": len(split.train),
@@ -382,13 +389,16 @@ def build_backbone(
     recipe: PretrainRecipe | None = None,
     out: str | Path | None = None,
     on_epoch: EpochCallback | None = None,
+    snapshot: str | Path | None = None,
 ) -> Path:
     """Pretrain backbone ``name`` (its recipe unless ``recipe``) and write its folder
-    (:func:`backbone_dir` unless ``out``); returns the folder."""
+    (:func:`backbone_dir` unless ``out``); returns the folder. ``snapshot``: a file where the
+    training state is saved after every epoch, from which a stopped build resumes."""
     backbone = get_backbone(name)
     recipe = recipe or backbone.recipe
     folder = _replaceable(Path(out).expanduser() if out is not None else backbone_dir(name))
-    done = pretrain(backbone.lm_task, recipe, on_epoch)
+    saved = None if snapshot is None else SnapshotFile(Path(snapshot).expanduser(), 0.0)
+    done = pretrain(backbone.lm_task, recipe, on_epoch, saved)
     return write_backbone(done.model, done.encoder, folder, _provenance(backbone, recipe, done))
 
 
