@@ -64,6 +64,7 @@ __all__ = [
     "grid_progress",
     "load_grid_study",
     "run_grid",
+    "snapshot_file",
 ]
 
 
