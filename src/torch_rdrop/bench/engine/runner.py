@@ -273,14 +273,14 @@ def _objective(
         def on_epoch(epoch: int, value: float, _values: Mapping[str, float]) -> None:
             trial.report(float(value), epoch)
 
-        if snapshots is None:
+        snapshot = None if snapshots is None else snapshots(point)
+        if snapshot is None:
             result = backend.run(point.spec(), on_epoch)
-            trial.set_user_attr("result", result.to_json())
-            return result.value
-        snapshot = snapshots(point)
-        result = backend.run(point.spec(), on_epoch, snapshot=snapshot)  # type: ignore[call-arg]
+        else:
+            result = backend.run(point.spec(), on_epoch, snapshot=snapshot)  # type: ignore[call-arg]
         trial.set_user_attr("result", result.to_json())
-        snapshot.path.unlink(missing_ok=True)  # the result is stored: nothing left to resume
+        if snapshot is not None:  # the result is stored: nothing left to resume
+            snapshot.path.unlink(missing_ok=True)
         return result.value
 
     return objective
@@ -308,11 +308,11 @@ def run_grid(
     once per ``snapshot_seconds`` of training) and resume from it when run again.
     """
     optuna = import_optuna()
-    if snapshots is not None and not backend.resumable:
-        raise ValueError(
-            f"snapshots: backend {backend.name!r} cannot resume a run; run without snapshots"
-        )
     if snapshots is not None:
+        if not backend.resumable:
+            raise ValueError(
+                f"snapshots: backend {backend.name!r} cannot resume a run; run without snapshots"
+            )
         snapshots.mkdir(parents=True, exist_ok=True)
     points = grid.points()
     study = load_grid_study(storage, study_name, grid, backend)
