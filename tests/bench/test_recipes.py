@@ -106,16 +106,18 @@ def test_every_recorded_recipe_is_what_its_dev_runs_choose() -> None:
         for choice in recipe_choices(records):
             dev_shots = {dict(r.point.params)["dev_shots"] for r in records}
             rows = {dict(r.point.params).get("train_rows") for r in records}
-            chosen[(choice.task, choice.shots)] = (choice, study, dev_shots, rows)
+            precisions = {dict(r.point.params).get("precision", "fp32") for r in records}
+            chosen[(choice.task, choice.shots)] = (choice, study, dev_shots, rows, precisions)
     recorded = {key: r for key, r in RECIPES.items() if r.evidence}
     assert recorded, "no recipe is recorded from the evidence"
     assert set(chosen) == set(recorded), "recipe studies and recorded recipes differ"
     for key, recipe in recorded.items():
-        choice, study, dev_shots, rows = chosen[key]
+        choice, study, dev_shots, rows, precisions = chosen[key]
         assert (recipe.lr, recipe.epochs, recipe.evidence) == (choice.lr, choice.epochs, study), key
         assert recipe.dropout == choice.dropout, key
         assert dev_shots == {recipe.dev_shots}, key
         assert rows == {recipe.train_rows}, key  # a recipe chosen on a subsample trains on it
+        assert precisions == {recipe.precision}, key  # and in the precision it was chosen in
 
 
 @pytest.mark.skipif(not STORE.exists(), reason="no evidence store in this checkout")

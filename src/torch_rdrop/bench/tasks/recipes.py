@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from torch_rdrop.bench.tasks.fewshot import check_train_rows
+from torch_rdrop.bench.tasks.precision import check_precision
 
 __all__ = [
     "BUDGETED",
@@ -76,12 +77,15 @@ class Recipe:
 
     ``evidence`` names the study of the evidence store that holds the dev runs; ``train_rows``,
     on a whole training split, the subsample the recipe was chosen on and trains on (see
-    :mod:`.fewshot`); ``dropout``, where the dev runs chose it, replaces the family's.
+    :mod:`.fewshot`); ``dropout``, where the dev runs chose it, replaces the family's;
+    ``precision``, the one the dev runs trained in (:mod:`.precision`), where not fp32.
 
     >>> Recipe(2e-5, 3, 100, train_rows=3000).params()["train_rows"]
     3000
     >>> Recipe(5e-4, 16, 500, dropout=0.3).params()["dropout"]
     0.3
+    >>> Recipe(5e-4, 6, 500, precision="bf16").params()["precision"]
+    'bf16'
     """
 
     lr: float
@@ -91,6 +95,7 @@ class Recipe:
     evidence: str = ""
     train_rows: int | None = None
     dropout: float | None = None
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -104,6 +109,7 @@ class Recipe:
         check_train_rows(self.train_rows, None)
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1) or be None, got {self.dropout!r}")
+        check_precision(self.precision)
 
     def params(self) -> dict[str, Any]:
         """The trial parameters this recipe sets."""
@@ -113,6 +119,8 @@ class Recipe:
             params["train_rows"] = self.train_rows
         if self.dropout is not None:
             params["dropout"] = self.dropout
+        if self.precision != "fp32":
+            params["precision"] = self.precision
         return params
 
 
@@ -161,7 +169,8 @@ def recipe_rows() -> list[dict[str, str]]:
         rows.append({
             "task": task, "K": regime, "lr": f"{recipe.lr:g}",
             "dropout": "family" if recipe.dropout is None else f"{recipe.dropout:g}",
-            "epochs": str(recipe.epochs), "dev per class": str(recipe.dev_shots),
+            "precision": recipe.precision, "epochs": str(recipe.epochs),
+            "dev per class": str(recipe.dev_shots),
             "checkpoint": "best dev" if recipe.select == "best" else "last epoch",
             "chosen in": recipe.evidence or "-", "used": used,
         })  # fmt: skip

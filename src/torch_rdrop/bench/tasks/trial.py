@@ -18,7 +18,9 @@ rows of it, drawn by the data seed after the dev split, each class in proportion
 fixed in advance where the whole split costs too much; see :mod:`.fewshot`), ``new_lr`` (the
 learning rate of the weights a warm-started model adds to its checkpoint, such as an
 encoder-decoder's cross-attention; ``lr`` by default; see :mod:`.new_weights`), ``max_length``
-(input tokens kept: a text's or a source's; the encoder's own bound by default), ``eval_every``
+(input tokens kept: a text's or a source's; the encoder's own bound by default), ``precision``
+(``"fp32"``; ``"bf16"`` runs each training step's forward pass and loss under bfloat16 autocast,
+with the weights, optimizer and evaluation in fp32; see :mod:`.precision`), ``eval_every``
 (evaluate every that many epochs and after the last; 1), ``threads`` (CPU threads while the
 trial runs, 1: a grid worker per core is the fair and faster layout for these small models; the
 caller's count is restored afterwards); every other name goes to the method (``alpha``,
@@ -84,6 +86,7 @@ from torch_rdrop.bench.tasks.fewshot import FewShotSplit, check_train_rows, few_
 from torch_rdrop.bench.tasks.methods import get_method, method_names, methods_by_kind
 from torch_rdrop.bench.tasks.metrics import Predictions, get_metric
 from torch_rdrop.bench.tasks.new_weights import param_groups
+from torch_rdrop.bench.tasks.precision import check_precision, training_precision
 from torch_rdrop.bench.tasks.recipes import SELECT_RULES, budget_recipe, recorded_recipe
 from torch_rdrop.bench.tasks.snapshot import load_snapshot, run_identity, save_snapshot
 from torch_rdrop.regularizers import build_regularizer
@@ -102,7 +105,7 @@ __all__ = [
 TRAINING_PARAMS = (
     "epochs", "batch_size", "lr", "dropout", "weight_decay", "dev_shots", "eval_every", "threads",
     "semi_supervised", "consistency_alpha", "rampup", "unlabelled_ratio", "select", "score_on",
-    "recipe", "train_rows", "new_lr", "max_length",
+    "recipe", "train_rows", "new_lr", "max_length", "precision",
 )  # fmt: skip
 EVAL_BATCH = 64
 #: ``recipe=``: the task's recorded recipe at the run's K, its budget recipe (else the recorded
@@ -116,7 +119,7 @@ TRAINING_DEFAULTS: Mapping[str, Any] = MappingProxyType({
     "weight_decay": 0.01, "dev_shots": DEV_SHOTS, "eval_every": 1, "threads": 1,
     "semi_supervised": False, "consistency_alpha": 1.0, "rampup": 0.3, "unlabelled_ratio": 1,
     "select": "last", "score_on": "test", "recipe": "recorded", "train_rows": None,
-    "new_lr": None, "max_length": None,
+    "new_lr": None, "max_length": None, "precision": "fp32",
 })  # fmt: skip
 #: Decoded headlines have at least this many tokens: a small model trained on few examples puts
 #: its first-step mass on ``<eos>`` (the one token every target has) and would decode nothing.
@@ -173,6 +176,10 @@ def _settings(task: Task, spec: TrialSpec) -> tuple[dict[str, Any], dict[str, Sc
             f"param semi_supervised applies to classification tasks; {task.name} is a "
             f"{task.kind} task"
         )
+    try:
+        check_precision(settings["precision"])
+    except ValueError as error:
+        raise ValueError(f"param {error}") from None
     if settings["select"] not in SELECT_RULES:
         raise ValueError(f"param select must be one of {SELECT_RULES}, got {settings['select']!r}")
     if settings["score_on"] not in ("test", "dev"):
@@ -469,9 +476,10 @@ def _train(
         for first in range(0, len(shuffled), size):
             batch = encoder.batch(data, shuffled[first : first + size])
             labels: Tensor = batch.pop("labels")
-            loss = method.training_loss(model, batch, labels).loss
-            if unlabelled is not None:
-                loss = loss + unlabelled.loss(model, encoder, data)
+            with training_precision(model, settings["precision"]):
+                loss = method.training_loss(model, batch, labels).loss
+                if unlabelled is not None:
+                    loss = loss + unlabelled.loss(model, encoder, data)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
