@@ -32,10 +32,10 @@ resumable() { $RDROP bench --storage "$DB" --snapshots "$SNAPSHOTS" "$@"; }
 FINAL="-p eval_every=1000"  # fixed epochs, the test split is scored once, after the last epoch
 STAGE=${1:-all}
 APPENDIX=main,main-tagging,main-generation,main-extra,fewshot,sensitivity,sweep-digits-rdrop,semi,variant-passes,variant-divergence,variant-layout,variant-cheap,bbc-cnn-dropout,reference,reference-fewshot
-RECIPES=recipe-16,recipe-64,recipe-16-minilm,recipe-16-uncertainty-minilm,recipe-16-tweets-minilm,recipe-full-digits,recipe-full-text,recipe-full-wsj,recipe-full-minilm,recipe-full-mr-minilm,recipe-full-bbc-minilm,recipe-16-pd-charlm,recipe-full-tweets-minilm,recipe-16-pd-charlm-mean,recipe-64-minilm,recipe-16-wsj-pos-minilm,recipe-64-tweets-minilm,recipe-16-bbc-minilm,recipe-full-pd-lm
+RECIPES=recipe-16,recipe-64,recipe-16-minilm,recipe-16-uncertainty-minilm,recipe-16-tweets-minilm,recipe-full-digits,recipe-full-text,recipe-full-wsj,recipe-full-minilm,recipe-full-mr-minilm,recipe-full-bbc-minilm,recipe-16-pd-charlm,recipe-full-tweets-minilm,recipe-16-pd-charlm-mean,recipe-64-minilm,recipe-16-wsj-pos-minilm,recipe-64-tweets-minilm,recipe-16-bbc-minilm,recipe-full-pd-lm-bf16
 ALPHAS=alpha-full-digits,alpha-full-text,alpha-full-wsj,alpha-full-minilm,alpha-full-mr-minilm,alpha-full-tweets-minilm
 STUDIES=fewshot-16,fewshot-64,fewshot-16-minilm,fewshot-16-uncertainty-minilm,fewshot-16-tweets-minilm,fewshot-16-pd-charlm,fewshot-16-pd-charlm-mean,fewshot-16-minilm-more-methods,fewshot-16-tweets-minilm-more-methods,fewshot-64-minilm,fewshot-64-minilm-more-methods,fewshot-64-tweets-minilm,fewshot-64-tweets-minilm-fgm,fewshot-64-tweets-minilm-mixup,fewshot-64-tweets-minilm-more-methods,fewshot-16-wsj-pos-minilm,fewshot-16-wsj-pos-minilm-fgm,fewshot-16-bbc-minilm,fewshot-16-bbc-minilm-fgm,fewshot-16-bbc-minilm-more-methods,semi-64,variant-divergence-64,variant-passes-64,variant-layout-64,variant-cheap-16-tweets-minilm,semi-16-tweets-minilm,variant-divergence-16-tweets-minilm,variant-cheap-64-mr-minilm,variant-cheap-16-mr-minilm,full-digits,full-text,full-wsj,full-minilm,full-mr-minilm,gate-full-bbc-minilm,full-tweets-minilm
-DIAGNOSTICS=pd-ner-steps,recipe-pd-lm,recipe-pd-lm-wide,dev-reference-full-bbc,recipe-full-headlines,recipe-full-headlines-lr,recipe-full-headlines-new-lr,recipe-full-headlines-dropout,recipe-full-pd-lm-wide,recipe-full-pd-lm-wide-dropout
+DIAGNOSTICS=pd-ner-steps,recipe-pd-lm,recipe-pd-lm-wide,dev-reference-full-bbc,recipe-full-headlines,recipe-full-headlines-lr,recipe-full-headlines-new-lr,recipe-full-headlines-dropout,recipe-full-pd-lm-wide,recipe-full-pd-lm-wide-dropout,recipe-full-pd-lm
 
 # dev runs of `none`: recipe STUDY K DEV_SHOTS EPOCHS LRS SEEDS TASKS [more bench options]
 recipe() {
@@ -104,6 +104,11 @@ if [ "$STAGE" = recipes ] || [ "$STAGE" = all ]; then
   # still falling): the whole split, 6 epochs, two rates, the family's batch and dropout, with
   # the n-gram on the same lines (75 minutes a run beside another, 12 to 13 an epoch)
   recipe recipe-full-pd-lm full 500 6 5e-4,1e-3 0 pd-lm-gpt2-wide,pd-lm-char-ngram
+  # the same at the chosen rate in bf16 (-p precision=bf16, the LM's R-Drop runs too long in fp32
+  # to finish within one sitting; benchmarks/results/backbone_step.md): the recorded recipe, if
+  # its dev perplexity still beats the n-gram's (about 70 minutes beside another run)
+  recipe recipe-full-pd-lm-bf16 full 500 6 5e-4 0 pd-lm-gpt2-wide,pd-lm-char-ngram \
+    -p precision=bf16
   # the Chinese backbone made here (build it first: rdrop backbone build pd-charlm); the K = 64
   # study is not finished yet and is left out of $RECIPES until it is
   recipe recipe-16-pd-charlm 16 16 40 1e-4,3e-4,1e-3 0-2 reviews-zh-pd-charlm
@@ -229,6 +234,12 @@ if [ "$STAGE" = alphas ] || [ "$STAGE" = all ]; then
   alpha alpha-full-minilm 100 uncertainty-minilm  # about 15 minutes a run (median 925 s)
   alpha alpha-full-mr-minilm 100 mr-minilm
   alpha alpha-full-tweets-minilm 100 tweets-minilm -p train_rows=3000  # its recipe's subsample
+  # the character LM with its bf16 recipe: one seed, the paper's alpha for its language model
+  # converted to this library's per-token mean (1 over both passes' summed tokens = 0.5), against
+  # 1 and 2 (about 2.4 hours a run beside another; a run not finished in its sitting starts over)
+  resumable --study alpha-full-pd-lm --methods rdrop --shots full --seeds 0 -p score_on=dev \
+    -p select=best -p dev_shots=500 -p epochs=6 -p lr=5e-4 -p precision=bf16 \
+    -p rdrop.alpha=0.5,1,2 --tasks pd-lm-gpt2-wide
 fi
 
 if [ "$STAGE" = full ] || [ "$STAGE" = all ]; then

@@ -324,7 +324,11 @@ RECORDED: tuple[tuple[str, int | None, Recipe], ...] = (
         None,
         Recipe(5e-5, 3, 100, evidence="recipe-full-tweets-minilm", train_rows=3000),
     ),
-    ("pd-lm-gpt2-wide", None, Recipe(5e-4, 6, 500, evidence="recipe-full-pd-lm")),
+    (
+        "pd-lm-gpt2-wide",
+        None,
+        Recipe(5e-4, 6, 500, evidence="recipe-full-pd-lm-bf16", precision="bf16"),
+    ),
 )
 for _task, _shots, _recipe in RECORDED:
     register_recipe(_task, _shots, _recipe)
