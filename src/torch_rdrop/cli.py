@@ -2,9 +2,10 @@
 
 ``rdrop bench`` runs a grid (resumable; start it on several machines against one PostgreSQL URL to
 share the work), ``rdrop report`` turns the finished runs into ``report.md``, ``runs.csv`` and
-plots, ``rdrop sweep`` tunes one method, ``rdrop tasks`` lists the benchmark tasks, ``rdrop
-backbone build`` pretrains a backbone made here and ``rdrop demo`` runs a small real comparison end
-to end. Bad input ends with one ``error:`` line and exit status 1.
+plots, ``rdrop status`` says where a store's studies stand, ``rdrop sweep`` tunes one method,
+``rdrop tasks`` lists the benchmark tasks, ``rdrop backbone build`` pretrains a backbone made here
+and ``rdrop demo`` runs a small real comparison end to end. Bad input ends with one ``error:``
+line and exit status 1.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 try:
     import typer
@@ -57,6 +58,9 @@ from torch_rdrop.bench.engine.store import (
     storage_url,
 )
 from torch_rdrop.bench.tasks.methods import method_names
+
+if TYPE_CHECKING:
+    from torch_rdrop.bench.engine.status import StudyStatus
 
 __all__ = ["app"]
 
@@ -484,6 +488,118 @@ def _write_report(storage: str, study: str, out: Path) -> None:
     console.print(table)
     for path in paths:
         console.print(f"wrote {path}")
+
+
+def _duration(seconds: float | None) -> str:
+    """``'2h 05m'``, ``'4m 10s'`` or ``'-'``."""
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+
+
+def _when(moment: Any) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M")
+
+
+def _status_backend(ref: str) -> TrialBackend | None:
+    try:
+        return load_backend(ref)
+    except ValueError:
+        return None  # the store is still readable: grids then count every (task, method) pair
+
+
+def _status_table(title: str, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> Table:
+    """A table whose first column (names) folds and whose figures stay on one line."""
+    table = Table(title=title, title_justify="left")
+    for i, column in enumerate(columns):
+        if i == 0:
+            table.add_column(column, overflow="fold", ratio=1, min_width=16)
+        else:
+            table.add_column(column, no_wrap=True)
+    for row in rows:
+        table.add_row(*(str(row.get(c, "")) for c in columns))
+    return table
+
+
+def _overview_table(statuses: Sequence[StudyStatus]) -> Table:
+    columns = ("study", "kind", "done", "of", "running", "stalled", "missing", "failed",
+               "last activity")  # fmt: skip
+    rows = [
+        {
+            "study": s.study,
+            "kind": s.kind,
+            "done": s.finished,
+            "of": "-" if s.total is None else s.total,
+            "running": s.count("running"),
+            "stalled": s.count("stalled"),
+            "missing": s.missing,
+            "failed": s.failed_trials,
+            "last activity": _when(s.last_activity),
+        }
+        for s in statuses
+    ]
+    return _status_table("studies (failed: failed trials, each run again)", rows, columns)
+
+
+def _runs_table(status: StudyStatus, all_runs: bool) -> Table | str:
+    columns = ("run", "state", "epoch", "score", "elapsed", "left", "failures", "worker")
+    rows = []
+    for run in status.runs:
+        if run.state == "finished" and not all_runs:
+            continue
+        epoch = "-" if run.epoch is None else str(run.epoch)
+        if run.epochs is not None and run.state != "finished":
+            epoch = f"{'0' if run.epoch is None else run.epoch}/{run.epochs}"
+        rows.append({
+            "run": run.label, "state": run.state, "epoch": epoch,
+            "worker": "-" if run.trial is None else f"#{run.trial} {run.worker or '?'}",
+            "score": "-" if run.value is None else f"{run.value:.4f}",
+            "elapsed": _duration(run.elapsed), "left": _duration(run.seconds_left),
+            "failures": run.failures,
+        })  # fmt: skip
+    total = "" if status.total is None else f" of {status.total}"
+    title = (f"{status.study}: {status.finished}{total} finished, {status.count('running')} "
+             f"running, {status.count('stalled')} stalled, {status.missing} missing")  # fmt: skip
+    if not rows:
+        return f"{title} (--all lists the finished runs)"
+    return _status_table(title, rows, columns)
+
+
+@app.command()
+def status(
+    storage: StorageOpt = "rdrop-bench.db",
+    study: Annotated[
+        str | None,
+        typer.Option(
+            help="Study names, comma-separated: list their runs. Without it, one line per study."
+        ),
+    ] = None,
+    all_runs: Annotated[
+        bool, typer.Option("--all", help="With --study, list the finished runs too.")
+    ] = False,
+    backend: BackendOpt = DEFAULT_BACKEND,
+) -> None:
+    """Where a store's studies stand: finished, running (epoch, score, time left), stalled
+    (its worker stopped: the next bench reruns it) and missing runs. Reads only."""
+    with _clean_errors():
+        from torch_rdrop.bench.engine.status import store_status, study_status
+        from torch_rdrop.bench.engine.store import store_errors
+
+        url, store = _open_existing(storage)
+        chosen = _status_backend(backend)
+        # piped into a file or a log, the tables keep whole lines instead of 80 columns
+        out = console if console.is_terminal else Console(width=160, highlight=False)
+        with store_errors(url):
+            if study is None:
+                out.print(_overview_table(store_status(store, chosen)))
+                return
+            names = [name.strip() for name in study.split(",")]
+            if any(not name for name in names):
+                raise CommandError(f"study: expected comma-separated names, got {study!r}")
+            for name in names:
+                out.print(_runs_table(study_status(store, name, chosen), all_runs))
 
 
 @app.command()

@@ -1,0 +1,280 @@
+"""Where the studies of a store stand: finished, running, stalled and missing runs.
+
+A study can take hours or days to fill, over several machines and sittings. This module reads the
+store (never writes it) and says, per grid point, whether it has a result, is being run by a live
+worker (with the epoch it reached, its last score and an estimate of the time left), is held by a
+worker that stopped sending heartbeats (*stalled*: ``rdrop bench`` runs it again, from its last
+snapshot when it has one) or has not started.
+
+>>> import tempfile
+>>> from torch_rdrop.bench.engine.runner import run_grid
+>>> from torch_rdrop.bench.engine.spec import Grid, TrialBackend, TrialResult, parse_params
+>>> from torch_rdrop.bench.engine.store import open_storage, storage_url
+>>> def toy(spec, on_epoch=None):
+...     return TrialResult("score", {"score": spec.data_seed / 10}, {}, 0.0, 0.0, {})
+>>> backend = TrialBackend("toy", ("toy",), ("none", "rdrop"), toy)
+>>> storage = open_storage(storage_url(tempfile.mkdtemp() + "/runs.db"))
+>>> _ = run_grid(storage, "demo", Grid(("toy",), ("none",), (0, 1), (4,)), backend)
+>>> status = study_status(storage, "demo")
+>>> status.kind, status.finished, status.total, status.missing
+('grid', 2, 2, 0)
+>>> [(run.label, run.state, run.value) for run in status.runs]
+[('toy/none/K=4/seed=0', 'finished', 0.0), ('toy/none/K=4/seed=1', 'finished', 0.1)]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from torch_rdrop.bench.engine.runner import finished_runs
+from torch_rdrop.bench.engine.spec import Grid, GridPoint, ParamSetting, TrialBackend
+from torch_rdrop.bench.engine.store import import_optuna, load_existing_study
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["RUN_STATES", "RunStatus", "StudyStatus", "grid_from_record", "store_status",
+           "study_status"]  # fmt: skip
+
+RUN_STATES = ("finished", "running", "stalled", "missing")
+"""What a grid point can be: a result stored; run by a live worker; held by a worker without a
+heartbeat (run again by the next ``rdrop bench``); not started (or only failed attempts)."""
+
+Applies = Callable[[str, str], bool]
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """One grid point, or one trial of a sweep: its state and how far its latest trial got."""
+
+    label: str
+    state: str
+    trial: int | None = None
+    worker: str | None = None
+    started: dt.datetime | None = None
+    elapsed: float | None = None
+    epoch: int | None = None  # epochs done at the last evaluation (1 = the first)
+    epochs: int | None = None
+    value: float | None = None
+    failures: int = 0
+
+    @property
+    def seconds_left(self) -> float | None:
+        """Time left for a running run, from its pace so far (known only when the run states
+        its number of epochs and has reported one).
+
+        >>> RunStatus("a", "running", elapsed=600.0, epoch=2, epochs=6).seconds_left
+        1200.0
+        >>> RunStatus("a", "running", elapsed=600.0, epoch=2).seconds_left is None
+        True
+        """
+        if self.state != "running" or None in (self.elapsed, self.epoch, self.epochs):
+            return None
+        if not self.epoch:
+            return None
+        return self.elapsed / self.epoch * max(self.epochs - self.epoch, 0)  # type: ignore[operator]
+
+
+@dataclass(frozen=True)
+class StudyStatus:
+    """A study's runs sorted by state; ``total`` is ``None`` for a sweep (no fixed grid)."""
+
+    study: str
+    kind: str
+    total: int | None
+    runs: tuple[RunStatus, ...]
+    failed_trials: int
+    last_activity: dt.datetime | None
+
+    def count(self, state: str) -> int:
+        """How many runs are in ``state`` (one of :data:`RUN_STATES`)."""
+        if state not in RUN_STATES:
+            raise ValueError(f"state must be one of {RUN_STATES}, got {state!r}")
+        return sum(run.state == state for run in self.runs)
+
+    @property
+    def finished(self) -> int:
+        """Runs with a result."""
+        return self.count("finished")
+
+    @property
+    def missing(self) -> int:
+        """Grid points neither finished nor held by a worker (0 for a sweep)."""
+        return self.count("missing")
+
+
+def grid_from_record(record: Mapping[str, Any], applies: Applies | None = None) -> Grid:
+    """The :class:`Grid` a study stored when it was created (its ``grid`` attribute).
+
+    >>> record = {"tasks": ["digits-mlp"], "methods": ["none", "rdrop"], "seeds": [0, 1],
+    ...           "shots": ["full", 16], "params": [
+    ...               {"method": "rdrop", "name": "alpha", "values": [1, 4]}]}
+    >>> len(grid_from_record(record).points())  # none: 2 seeds x 2 K; rdrop: x 2 alphas
+    12
+    """
+    shots = tuple(None if s == "full" else int(s) for s in record["shots"])
+    params = tuple(
+        ParamSetting(p["name"], tuple(p["values"]), p["method"]) for p in record["params"]
+    )
+    return Grid(
+        tuple(record["tasks"]),
+        tuple(record["methods"]),
+        tuple(record["seeds"]),
+        shots,
+        params,
+        applies=applies,
+    )
+
+
+def _stale_ids(storage: optuna.storages.BaseStorage, study: optuna.Study) -> set[int]:
+    """Trial ids whose heartbeat is older than the grace period (what ``fail_stale_trials``
+    would fail), read without failing them."""
+    interval = getattr(storage, "get_heartbeat_interval", None)
+    if interval is None or interval() is None:
+        return set()
+    return set(storage._get_stale_trial_ids(study._study_id))  # read-only part of the protocol
+
+
+def _elapsed(trial: optuna.trial.FrozenTrial, now: dt.datetime) -> float | None:
+    if trial.datetime_start is None:
+        return None
+    end = trial.datetime_complete or now
+    return (end - trial.datetime_start).total_seconds()
+
+
+def _short_label(point: GridPoint, axes: set[str]) -> str:
+    """The point's label with only the settings that vary in its grid (the others are the same
+    for every run of the study).
+
+    >>> point = GridPoint.make("lm", "rdrop", None, 0, {"alpha": 2, "epochs": 6})
+    >>> _short_label(point, {"alpha"})
+    'lm/rdrop/K=full/seed=0 alpha=2'
+    """
+    kept = {name: value for name, value in point.params if name in axes}
+    return GridPoint.make(point.task, point.method, point.shots, point.seed, kept).label
+
+
+def _planned_epochs(point: GridPoint) -> int | None:
+    epochs = dict(point.params).get("epochs")
+    return epochs if isinstance(epochs, int) else None
+
+
+def _trial_run(
+    label: str, state: str, trial: optuna.trial.FrozenTrial, now: dt.datetime, **extra: Any
+) -> RunStatus:
+    steps = trial.intermediate_values  # by 0-based epoch index
+    last = max(steps) if steps else None
+    value = extra.pop("value", None)
+    return RunStatus(
+        label,
+        state,
+        trial=trial.number,
+        worker=trial.user_attrs.get("worker"),
+        started=trial.datetime_start,
+        elapsed=_elapsed(trial, now),
+        epoch=None if last is None else last + 1,
+        value=steps[last] if value is None and last is not None else value,
+        **extra,
+    )
+
+
+def _grid_runs(
+    study: optuna.Study,
+    trials: Sequence[optuna.trial.FrozenTrial],
+    stale: set[int],
+    applies: Applies | None,
+    now: dt.datetime,
+) -> tuple[int, list[RunStatus]]:
+    optuna = import_optuna()
+    grid = grid_from_record(study.user_attrs["grid"], applies)
+    points = grid.points()
+    axes = {setting.name for setting in grid.params if len(setting.values) > 1}
+    finished = finished_runs(trials)
+    by_number = {t.number: t for t in trials}
+    failures = Counter(
+        t.user_attrs.get("key") for t in trials if t.state == optuna.trial.TrialState.FAIL
+    )
+    holders: dict[str, optuna.trial.FrozenTrial] = {}
+    for trial in trials:  # the latest RUNNING trial of each point holds it
+        key = trial.user_attrs.get("key")
+        if trial.state == optuna.trial.TrialState.RUNNING and key is not None:
+            holders[key] = trial
+    runs = []
+    for point in points:
+        label = _short_label(point, axes)
+        extra = {"epochs": _planned_epochs(point), "failures": failures[point.key]}
+        if point.key in finished:
+            record = finished[point.key]
+            trial = by_number[record.trial_number]
+            runs.append(_trial_run(label, "finished", trial, now,
+                                   value=record.result.value, **extra))  # fmt: skip
+        elif point.key in holders:
+            trial = holders[point.key]
+            state = "stalled" if trial._trial_id in stale else "running"
+            runs.append(_trial_run(label, state, trial, now, **extra))
+        else:
+            runs.append(RunStatus(label, "missing", **extra))
+    return len(points), runs
+
+
+def _sweep_runs(
+    trials: Sequence[optuna.trial.FrozenTrial], stale: set[int], now: dt.datetime
+) -> list[RunStatus]:
+    optuna = import_optuna()
+    runs = []
+    for trial in trials:
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            runs.append(_trial_run(f"trial {trial.number}", "finished", trial, now,
+                                   value=trial.value))  # fmt: skip
+        elif trial.state == optuna.trial.TrialState.RUNNING:
+            state = "stalled" if trial._trial_id in stale else "running"
+            runs.append(_trial_run(f"trial {trial.number}", state, trial, now))
+    return runs
+
+
+def _last_activity(trials: Sequence[optuna.trial.FrozenTrial]) -> dt.datetime | None:
+    times = [t.datetime_complete or t.datetime_start for t in trials]
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
+
+
+def study_status(
+    storage: optuna.storages.BaseStorage,
+    study_name: str,
+    backend: TrialBackend | None = None,
+    now: dt.datetime | None = None,
+) -> StudyStatus:
+    """Read ``study_name`` once and sort its runs into :data:`RUN_STATES`.
+
+    ``backend``, when it is the one that filled the study (same name), tells which
+    (task, method) pairs its grid skips, so that they do not count as missing. ``now`` (local
+    time, as Optuna stores it) is for tests.
+    """
+    optuna = import_optuna()
+    study = load_existing_study(storage, study_name)
+    owner = study.user_attrs.get("backend")
+    applies = backend.applies if backend is not None and backend.name == owner else None
+    trials = study.get_trials(deepcopy=False)
+    stale = _stale_ids(storage, study)
+    now = now or dt.datetime.now()
+    kind = study.user_attrs.get("kind", "grid")
+    if kind == "grid" and "grid" in study.user_attrs:
+        total, runs = _grid_runs(study, trials, stale, applies, now)
+    else:
+        total, runs = None, _sweep_runs(trials, stale, now)
+    order = {state: i for i, state in enumerate(RUN_STATES)}
+    runs.sort(key=lambda run: order[run.state])  # stable: grid order within a state
+    failed = sum(t.state == optuna.trial.TrialState.FAIL for t in trials)
+    return StudyStatus(study_name, kind, total, tuple(runs), failed, _last_activity(trials))
+
+
+def store_status(
+    storage: optuna.storages.BaseStorage, backend: TrialBackend | None = None
+) -> list[StudyStatus]:
+    """:func:`study_status` of every study in ``storage``, by name."""
+    names = sorted(s.study_name for s in storage.get_all_studies())
+    return [study_status(storage, name, backend) for name in names]

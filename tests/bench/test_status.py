@@ -1,0 +1,146 @@
+"""`rdrop status`: each grid point read back as finished, running, stalled (its worker stopped
+sending heartbeats) or missing, with the epoch reached, the last score and the time left."""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from pathlib import Path
+
+import optuna
+import pytest
+import sqlalchemy
+from typer.testing import CliRunner
+
+from torch_rdrop.bench.engine.runner import load_grid_study
+from torch_rdrop.bench.engine.spec import Grid, TrialBackend, TrialResult, parse_params
+from torch_rdrop.bench.engine.status import study_status
+from torch_rdrop.bench.engine.store import open_storage, storage_url
+from torch_rdrop.cli import app
+
+runner = CliRunner()
+
+
+def _never_runs(spec, on_epoch=None):  # the trials below are written by hand
+    raise AssertionError("not run in these tests")
+
+
+BACKEND = TrialBackend(
+    "toy", ("toy", "tagger"), ("none", "mixup"), _never_runs,
+    applies=lambda task, method: not (task == "tagger" and method == "mixup"),
+)  # fmt: skip
+GRID = Grid(("toy",), ("none",), (0, 1, 2, 3), (4,), parse_params(["epochs=6", "lr=0.01,0.1"]),
+            applies=BACKEND.applies)  # fmt: skip
+
+
+def _claim(study: optuna.Study, seed: int, lr: float = 0.01) -> optuna.trial.Trial:
+    """A RUNNING trial that holds the point (seed, lr), as a worker's trial does."""
+    values = {"task": "toy", "method": "none", "seed": seed, "shots": 4, "param:*.lr": lr}
+    point = GRID.point(values)
+    with warnings.catch_warnings():  # heartbeats come from optimize(); here they are written
+        warnings.simplefilter("ignore", UserWarning)
+        trial = study.ask()
+    trial.set_user_attr("key", point.key)
+    trial.set_user_attr("point", point.to_json())
+    trial.set_user_attr("worker", f"host:{100 + seed}")
+    return trial
+
+
+def _age_heartbeat(url: str, trial: optuna.trial.Trial, hours: float) -> None:
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            sqlalchemy.text("update trial_heartbeats set heartbeat = :t where trial_id = :id"),
+            {"t": dt.datetime.now() - dt.timedelta(hours=hours), "id": trial._trial_id},
+        )
+    engine.dispose()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> tuple[str, optuna.storages.RDBStorage]:
+    """A study of 8 points: seed 0 finished, seed 1 running at epoch 2 of 6, seed 2 held by a
+    dead worker after one failed try, seed 3 failed once and the lr 0.1 points never started:
+    those five missing."""
+    url = storage_url(str(tmp_path / "runs.db"))
+    storage = open_storage(url)
+    study = load_grid_study(storage, "s", GRID, BACKEND)
+    done = _claim(study, 0)
+    result = TrialResult("accuracy", {"accuracy": 0.75}, {"accuracy": [0.5, 0.75]}, 1.0, 0.0, {})
+    done.set_user_attr("result", result.to_json())
+    study.tell(done, 0.75)
+    running = _claim(study, 1)
+    for epoch, value in enumerate([0.3, 0.45]):
+        running.report(value, epoch)
+    storage.record_heartbeat(running._trial_id)
+    failed = _claim(study, 2)
+    study.tell(failed, state=optuna.trial.TrialState.FAIL)
+    dead = _claim(study, 2)
+    storage.record_heartbeat(dead._trial_id)
+    _age_heartbeat(url, dead, hours=1)
+    study.tell(_claim(study, 3), state=optuna.trial.TrialState.FAIL)  # failed, not retried yet
+    return url, storage
+
+
+def test_every_point_is_sorted_by_state(store) -> None:
+    _, storage = store
+    status = study_status(storage, "s", BACKEND)
+    states = {run.label: run.state for run in status.runs}
+    assert states["toy/none/K=4/seed=0 lr=0.01"] == "finished"
+    assert states["toy/none/K=4/seed=1 lr=0.01"] == "running"
+    assert states["toy/none/K=4/seed=2 lr=0.01"] == "stalled"
+    assert states["toy/none/K=4/seed=3 lr=0.01"] == "missing"
+    assert [status.count(s) for s in ("finished", "running", "stalled", "missing")] == [1, 1, 1, 5]
+    assert status.total == 8 and status.failed_trials == 2
+    assert next(r for r in status.runs if "seed=3 lr=0.01" in r.label).failures == 1
+    assert [run.state for run in status.runs[:3]] == ["finished", "running", "stalled"]
+
+
+def test_a_running_point_shows_its_epoch_score_and_time_left(store) -> None:
+    _, storage = store
+    study = optuna.load_study(study_name="s", storage=storage)
+    start = next(t for t in study.get_trials() if t.number == 1).datetime_start
+    status = study_status(storage, "s", BACKEND, now=start + dt.timedelta(minutes=10))
+    run = next(r for r in status.runs if r.state == "running")
+    assert (run.epoch, run.epochs, run.value, run.worker) == (2, 6, 0.45, "host:101")
+    assert run.elapsed == pytest.approx(600.0)
+    assert run.seconds_left == pytest.approx(1200.0)  # 4 epochs more at 5 minutes each
+    finished = next(r for r in status.runs if r.state == "finished")
+    assert finished.value == 0.75 and finished.seconds_left is None
+    stalled = next(r for r in status.runs if r.state == "stalled")
+    assert stalled.failures == 1 and stalled.worker == "host:102"
+
+
+def test_pairs_the_backend_skips_are_not_missing(tmp_path: Path) -> None:
+    storage = open_storage(storage_url(str(tmp_path / "runs.db")))
+    grid = Grid(("toy", "tagger"), ("none", "mixup"), (0,), (4,), applies=BACKEND.applies)
+    load_grid_study(storage, "pairs", grid, BACKEND)
+    assert study_status(storage, "pairs", BACKEND).total == 3  # mixup does not tag
+    other = TrialBackend("other", BACKEND.tasks, BACKEND.methods, _never_runs,
+                         applies=BACKEND.applies)  # fmt: skip
+    assert study_status(storage, "pairs", other).total == 4  # not the study's backend
+
+
+def test_the_command_lists_studies_and_the_runs_left(store) -> None:
+    url, _ = store
+    db = url[len("sqlite:///") :]
+    overview = runner.invoke(app, ["status", "--storage", db, "--backend", "nowhere:X"])
+    assert overview.exit_code == 0, overview.output
+    line = next(x for x in overview.output.splitlines() if "│ s " in x)
+    assert [c.strip() for c in line.split("│")[2:9]] == ["grid", "1", "8", "1", "1", "5", "2"]
+    left = runner.invoke(app, ["status", "--storage", db, "--study", "s"])
+    assert left.exit_code == 0, left.output
+    assert "s: 1 of 8 finished, 1 running, 1 stalled, 5 missing" in left.output
+    assert "seed=0 lr=0.01" not in left.output and "seed=1 lr=0.01" in left.output
+    assert "2/6" in left.output and "0.4500" in left.output
+    every = runner.invoke(app, ["status", "--storage", db, "--study", "s", "--all"])
+    assert "seed=0 lr=0.01" in every.output and "0.7500" in every.output
+
+
+def test_bad_names_are_one_error_line(store, tmp_path: Path) -> None:
+    url, _ = store
+    db = url[len("sqlite:///") :]
+    unknown = runner.invoke(app, ["status", "--storage", db, "--study", "nope"])
+    assert unknown.exit_code == 1
+    assert "study 'nope' is not in the storage; studies there: s" in unknown.stderr
+    missing = runner.invoke(app, ["status", "--storage", str(tmp_path / "none.db")])
+    assert missing.exit_code == 1 and "does not exist" in missing.stderr
