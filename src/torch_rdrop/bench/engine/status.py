@@ -65,7 +65,8 @@ class RunStatus:
     @property
     def seconds_left(self) -> float | None:
         """Time left for a running run, from its pace so far (known only when the run states
-        its number of epochs and has reported one).
+        its number of epochs and has reported one). A run resumed from a snapshot reports the
+        epochs it had done when it starts again, so its estimate runs short.
 
         >>> RunStatus("a", "running", elapsed=600.0, epoch=2, epochs=6).seconds_left
         1200.0
