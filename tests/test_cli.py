@@ -34,6 +34,18 @@ def test_version() -> None:
     assert result.exit_code == 0 and result.output.strip() == f"torch-rdrop {__version__}"
 
 
+def test_max_runs_runs_part_of_the_grid_and_is_not_remembered(tmp_path: Path) -> None:
+    db = tmp_path / "runs.db"
+    result = _run("bench", *SMALL, "--storage", str(db), "--study", "s", "--max-runs", "3")
+    assert result.exit_code == 0, result.output
+    assert "3 runs finished in the study" in result.output and _count_trials(db, "s") == 3
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{db}")
+    assert study.user_attrs["commands"] == [
+        "rdrop bench --tasks digits --seeds 0-1 --shots 4 --param epochs=2 "
+        f"--storage {db} --study s --backend bench.digits:BACKEND"
+    ]
+
+
 def test_bench_resume_and_report(tmp_path: Path) -> None:
     db = tmp_path / "runs.db"
     result = _run("bench", *SMALL, "--storage", str(db), "--study", "s")

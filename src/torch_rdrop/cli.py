@@ -251,7 +251,8 @@ def _results_table(records: list[RunRecord], limit: int = 24) -> Table:
 
 def _command_line(ctx: typer.Context | None) -> str:
     """The command being run, as a user would type it: ``rdrop bench --tasks ...`` with every
-    option that differs from its default (rebuilt from the parsed options, not ``sys.argv``)."""
+    option that differs from its default (rebuilt from the parsed options, not ``sys.argv``),
+    but ``--max-runs``: the command a report prints must fill the whole study."""
     import shlex
 
     if ctx is None:
@@ -260,6 +261,8 @@ def _command_line(ctx: typer.Context | None) -> str:
     for option in ctx.command.params:
         value = ctx.params.get(option.name)
         if option.param_type_name != "option" or value is None or value == option.default:
+            continue
+        if option.name == "max_runs":
             continue
         flag = max(option.opts, key=len)
         for item in value if isinstance(value, list | tuple) else [value]:
@@ -276,6 +279,7 @@ def _run_bench(
     ctx: typer.Context | None = None,
     snapshots: Path | None = None,
     snapshot_minutes: float = 5.0,
+    max_runs: int | None = None,
 ) -> list[RunRecord]:
     from torch_rdrop.bench.engine.runner import run_grid
 
@@ -318,7 +322,7 @@ def _run_bench(
     with store_errors(url), live:
         records = run_grid(
             store, study, grid, backend, on_progress=on_progress, command=_command_line(ctx),
-            snapshots=snapshots, snapshot_seconds=60 * snapshot_minutes,
+            snapshots=snapshots, snapshot_seconds=60 * snapshot_minutes, max_runs=max_runs,
         )  # fmt: skip
     seconds = time.perf_counter() - start
     console.line()
@@ -359,6 +363,14 @@ def bench(
             "many minutes of training passed since the last one (and after its last epoch).",
         ),
     ] = 5.0,
+    max_runs: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Start at most this many runs, then exit without waiting for other workers "
+            "(the rest of the grid stays for them or a later command). Default: the whole grid.",
+        ),
+    ] = None,
 ) -> None:
     """Run a benchmark grid (task x method x K x seed); re-running resumes where it stopped."""
     with _clean_errors():
@@ -375,7 +387,8 @@ def bench(
         _check_trials(chosen, grid)
         _check_grid_shots(chosen, grid)
         options = StoreOptions(heartbeat_interval=heartbeat_interval, grace_period=grace_period)
-        _run_bench(chosen, grid, storage, study, options, ctx, snapshots, snapshot_minutes)
+        _run_bench(chosen, grid, storage, study, options, ctx, snapshots, snapshot_minutes,
+                   max_runs)  # fmt: skip
 
 
 @app.command()

@@ -218,3 +218,15 @@ def test_pairs_the_backend_refuses_are_skipped_not_run(storage) -> None:
     assert skipped and all(t.state == optuna.trial.TrialState.PRUNED for t in skipped)
     with pytest.raises(ValueError, match="none of the methods mixup applies to the tasks digits"):
         Grid(("digits",), ("mixup",), (0,), (4,), applies=lambda task, method: False)
+
+
+def test_max_runs_starts_that_many_and_leaves_the_rest(storage) -> None:
+    first = run_grid(storage, "g", _grid(), BACKEND, max_runs=1)
+    study = optuna.load_study(study_name="g", storage=storage)
+    assert len(first) == 1 and [t.state for t in study.get_trials()] == [State.COMPLETE]
+    second = run_grid(storage, "g", _grid(), BACKEND, max_runs=2)
+    assert len(second) == 3 and {r.point.key for r in first} <= {r.point.key for r in second}
+    assert len(run_grid(storage, "g", _grid(), BACKEND)) == 4
+    assert len(optuna.load_study(study_name="g", storage=storage).get_trials()) == 4
+    with pytest.raises(ValueError, match="max_runs must be >= 1 or None, got 0"):
+        run_grid(storage, "g", _grid(), BACKEND, max_runs=0)

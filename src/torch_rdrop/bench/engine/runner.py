@@ -252,6 +252,7 @@ def _objective(
     grid: Grid,
     backend: TrialBackend,
     snapshots: Callable[[GridPoint], SnapshotFile] | None = None,
+    started: list[GridPoint] | None = None,
 ) -> Callable[[optuna.trial.Trial], float]:
     optuna = import_optuna()
     space = grid.search_space()
@@ -273,6 +274,8 @@ def _objective(
         def on_epoch(epoch: int, value: float, _values: Mapping[str, float]) -> None:
             trial.report(float(value), epoch)
 
+        if started is not None:
+            started.append(point)
         snapshot = None if snapshots is None else snapshots(point)
         if snapshot is None:
             result = backend.run(point.spec(), on_epoch)
@@ -297,6 +300,7 @@ def run_grid(
     command: str | None = None,
     snapshots: Path | None = None,
     snapshot_seconds: float = 300.0,
+    max_runs: int | None = None,
 ) -> list[RunRecord]:
     """Run every point of ``grid`` not finished yet; return the finished runs, sorted.
 
@@ -305,8 +309,13 @@ def run_grid(
     trial function (``ValueError`` for a spec the data cannot serve) propagate. ``command``, the
     command line being run, is remembered in the study for the report. ``snapshots``, a
     directory, makes every run of a resumable backend save its training state there (at most
-    once per ``snapshot_seconds`` of training) and resume from it when run again.
+    once per ``snapshot_seconds`` of training) and resume from it when run again. ``max_runs``
+    caps the runs this call starts: once it has run that many it returns the runs finished so
+    far, without starting another or waiting for other workers (the rest of the grid is left to
+    them, or to a later call).
     """
+    if max_runs is not None and max_runs < 1:
+        raise ValueError(f"max_runs must be >= 1 or None, got {max_runs}")
     optuna = import_optuna()
     if snapshots is not None:
         if not backend.resumable:
@@ -322,11 +331,17 @@ def run_grid(
         if snapshots is None
         else lambda point: snapshot_file(snapshots, study_name, point, snapshot_seconds)
     )
-    objective = _objective(grid, backend, snapshot_of)
+    started: list[GridPoint] = []
+    objective = _objective(grid, backend, snapshot_of, started)
 
-    def report(_study: optuna.Study | None = None, _trial: Any = None) -> None:
+    def capped() -> bool:
+        return max_runs is not None and len(started) >= max_runs
+
+    def report(run_study: optuna.Study | None = None, _trial: Any = None) -> None:
         if on_progress is not None:
             on_progress(grid_progress(study, points))
+        if run_study is not None and capped():
+            run_study.stop()  # after this trial: no other starts in this call
 
     callbacks = [report]
     progress = grid_progress(study, points)
@@ -339,7 +354,7 @@ def run_grid(
     filler = optuna.load_study(
         study_name=study_name, storage=storage, sampler=optuna.samplers.RandomSampler()
     )
-    while True:  # then fill what concurrency, pruned duplicates and dead workers left open
+    while not capped():  # then fill what concurrency, pruned duplicates and dead workers left open
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
@@ -356,5 +371,6 @@ def run_grid(
         else:
             report()
             time.sleep(poll_seconds)
+    progress = grid_progress(study, points)
     report()
     return sorted(progress.finished.values(), key=lambda r: r.point.sort_key())
