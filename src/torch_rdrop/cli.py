@@ -523,19 +523,6 @@ def _status_backend(ref: str) -> TrialBackend | None:
         return None  # the store is still readable: grids then count every (task, method) pair
 
 
-def _status_table(title: str, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> Table:
-    """A table whose first column (names) folds and whose figures stay on one line."""
-    table = Table(title=title, title_justify="left")
-    for i, column in enumerate(columns):
-        if i == 0:
-            table.add_column(column, overflow="fold", ratio=1, min_width=16)
-        else:
-            table.add_column(column, no_wrap=True)
-    for row in rows:
-        table.add_row(*(str(row.get(c, "")) for c in columns))
-    return table
-
-
 def _overview_table(statuses: Sequence[StudyStatus]) -> Table:
     columns = ("study", "kind", "done", "of", "running", "stalled", "missing", "failed",
                "last activity")  # fmt: skip
@@ -553,7 +540,7 @@ def _overview_table(statuses: Sequence[StudyStatus]) -> Table:
         }
         for s in statuses
     ]
-    return _status_table("studies (failed: failed trials, each run again)", rows, columns)
+    return _table("studies (failed: failed trials, each run again)", rows, columns, figures=True)
 
 
 def _runs_table(status: StudyStatus, all_runs: bool) -> Table | str:
@@ -577,7 +564,7 @@ def _runs_table(status: StudyStatus, all_runs: bool) -> Table | str:
              f"running, {status.count('stalled')} stalled, {status.missing} missing")  # fmt: skip
     if not rows:
         return f"{title} (--all lists the finished runs)"
-    return _status_table(title, rows, columns)
+    return _table(title, rows, columns, figures=True)
 
 
 @app.command()
@@ -699,10 +686,18 @@ def sweep(
             console.print(f"benchmark the best: rdrop bench --methods none,{method} {flags}")
 
 
-def _table(title: str, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> Table:
+def _table(
+    title: str, rows: list[dict[str, Any]], columns: tuple[str, ...], figures: bool = False
+) -> Table:
+    """Rows as a table; with ``figures``, only the first column (names) folds and the others
+    (figures) stay on one line."""
     table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold")
+    for i, column in enumerate(columns):
+        if figures and i > 0:
+            table.add_column(column, no_wrap=True)
+        else:
+            table.add_column(column, overflow="fold", ratio=1 if figures else None,
+                             min_width=16 if figures else None)  # fmt: skip
     for row in rows:
         table.add_row(*(str(row.get(c, "")) for c in columns))
     return table

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 from torch_rdrop.bench.engine.spec import (
     Grid,
     GridPoint,
+    ParamSetting,
     SnapshotFile,
     TrialBackend,
     TrialResult,
@@ -61,6 +62,7 @@ __all__ = [
     "GridProgress",
     "RunRecord",
     "finished_runs",
+    "grid_from_record",
     "grid_progress",
     "load_grid_study",
     "run_grid",
@@ -162,6 +164,31 @@ def _grid_record(grid: Grid) -> dict[str, Any]:
             {"method": s.method, "name": s.name, "values": list(s.values)} for s in grid.params
         ],
     }
+
+
+def grid_from_record(
+    record: Mapping[str, Any], applies: Callable[[str, str], bool] | None = None
+) -> Grid:
+    """The :class:`Grid` a study stored when it was created (its ``grid`` attribute).
+
+    >>> record = {"tasks": ["digits-mlp"], "methods": ["none", "rdrop"], "seeds": [0, 1],
+    ...           "shots": ["full", 16], "params": [
+    ...               {"method": "rdrop", "name": "alpha", "values": [1, 4]}]}
+    >>> len(grid_from_record(record).points())  # none: 2 seeds x 2 K; rdrop: x 2 alphas
+    12
+    """
+    shots = tuple(None if s == "full" else int(s) for s in record["shots"])
+    params = tuple(
+        ParamSetting(p["name"], tuple(p["values"]), p["method"]) for p in record["params"]
+    )
+    return Grid(
+        tuple(record["tasks"]),
+        tuple(record["methods"]),
+        tuple(record["seeds"]),
+        shots,
+        params,
+        applies=applies,
+    )
 
 
 def load_grid_study(

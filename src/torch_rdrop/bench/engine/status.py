@@ -26,25 +26,22 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from torch_rdrop.bench.engine.runner import finished_runs
-from torch_rdrop.bench.engine.spec import Grid, GridPoint, ParamSetting, TrialBackend
+from torch_rdrop.bench.engine.runner import finished_runs, grid_from_record
+from torch_rdrop.bench.engine.spec import GridPoint, TrialBackend
 from torch_rdrop.bench.engine.store import import_optuna, load_existing_study
 
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["RUN_STATES", "RunStatus", "StudyStatus", "grid_from_record", "store_status",
-           "study_status"]  # fmt: skip
+__all__ = ["RUN_STATES", "RunStatus", "StudyStatus", "store_status", "study_status"]
 
 RUN_STATES = ("finished", "running", "stalled", "missing")
 """What a grid point can be: a result stored; run by a live worker; held by a worker without a
 heartbeat (run again by the next ``rdrop bench``); not started (or only failed attempts)."""
-
-Applies = Callable[[str, str], bool]
 
 
 @dataclass(frozen=True)
@@ -108,29 +105,6 @@ class StudyStatus:
         return self.count("missing")
 
 
-def grid_from_record(record: Mapping[str, Any], applies: Applies | None = None) -> Grid:
-    """The :class:`Grid` a study stored when it was created (its ``grid`` attribute).
-
-    >>> record = {"tasks": ["digits-mlp"], "methods": ["none", "rdrop"], "seeds": [0, 1],
-    ...           "shots": ["full", 16], "params": [
-    ...               {"method": "rdrop", "name": "alpha", "values": [1, 4]}]}
-    >>> len(grid_from_record(record).points())  # none: 2 seeds x 2 K; rdrop: x 2 alphas
-    12
-    """
-    shots = tuple(None if s == "full" else int(s) for s in record["shots"])
-    params = tuple(
-        ParamSetting(p["name"], tuple(p["values"]), p["method"]) for p in record["params"]
-    )
-    return Grid(
-        tuple(record["tasks"]),
-        tuple(record["methods"]),
-        tuple(record["seeds"]),
-        shots,
-        params,
-        applies=applies,
-    )
-
-
 def _stale_ids(storage: optuna.storages.BaseStorage, study: optuna.Study) -> set[int]:
     """Trial ids whose heartbeat is older than the grace period (what ``fail_stale_trials``
     would fail), read without failing them."""
@@ -187,7 +161,7 @@ def _grid_runs(
     study: optuna.Study,
     trials: Sequence[optuna.trial.FrozenTrial],
     stale: set[int],
-    applies: Applies | None,
+    applies: Callable[[str, str], bool] | None,
     now: dt.datetime,
 ) -> tuple[int, list[RunStatus]]:
     optuna = import_optuna()
