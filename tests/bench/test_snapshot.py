@@ -195,6 +195,24 @@ def test_the_engine_gives_each_run_its_snapshot_and_removes_it_once_stored(tmp_p
     assert list(snapshots.iterdir()) == []
 
 
+def test_a_worker_resumes_the_runs_left_half_done_before_starting_new_ones(tmp_path) -> None:
+    storage = open_storage(storage_url(str(tmp_path / "runs.db")))
+    grid = Grid(("toy",), ("none",), tuple(range(12)), (4,), parse_params([]))
+    snapshots = tmp_path / "snapshots"
+    snapshots.mkdir()
+    for point in grid.points():
+        if point.seed in (3, 7):  # what a worker killed midway leaves behind
+            snapshot_file(snapshots, "s", point).path.write_text("half done")
+    calls: list[tuple[int, bool]] = []
+    backend = _toy_backend(calls, fail_seed=None)
+    runs = run_grid(storage, "s", grid, backend, snapshots=snapshots, max_runs=2)
+    assert sorted(calls) == [(3, True), (7, True)] and len(runs) == 2
+    assert list(snapshots.iterdir()) == []
+    calls.clear()
+    assert len(run_grid(storage, "s", grid, backend, snapshots=snapshots, max_runs=1)) == 3
+    assert len(calls) == 1 and calls[0][0] not in (3, 7)  # then new points, one as asked
+
+
 def test_snapshots_need_a_backend_that_can_resume(tmp_path) -> None:
     storage = open_storage(storage_url(str(tmp_path / "runs.db")))
     backend = TrialBackend("plain", ("toy",), ("none",), lambda spec, on_epoch=None: None)

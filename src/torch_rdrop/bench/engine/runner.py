@@ -316,6 +316,14 @@ def _objective(
     return objective
 
 
+def _fail_stale(study: optuna.Study) -> None:
+    """Mark FAIL the RUNNING trials whose worker stopped beating (died), so they run again."""
+    optuna = import_optuna()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
 def run_grid(
     storage: optuna.storages.BaseStorage,
     study_name: str,
@@ -336,7 +344,8 @@ def run_grid(
     trial function (``ValueError`` for a spec the data cannot serve) propagate. ``command``, the
     command line being run, is remembered in the study for the report. ``snapshots``, a
     directory, makes every run of a resumable backend save its training state there (at most
-    once per ``snapshot_seconds`` of training) and resume from it when run again. ``max_runs``
+    once per ``snapshot_seconds`` of training) and resume from it when run again; the runs
+    found there half done (their worker died) are resumed before any new run starts. ``max_runs``
     caps the runs this call starts: once it has run that many it returns the runs finished so
     far, without starting another or waiting for other workers (the rest of the grid is left to
     them, or to a later call).
@@ -371,20 +380,29 @@ def run_grid(
             run_study.stop()  # after this trial: no other starts in this call
 
     callbacks = [report]
-    progress = grid_progress(study, points)
-    report()
-    unclaimed = [p for p in progress.missing if p.key not in progress.running]
-    if unclaimed:  # GridSampler does the bulk of the work and stops itself
-        study.optimize(objective, n_trials=len(unclaimed), callbacks=callbacks)
     # Enqueued trials fix every parameter, so the sampler is idle for them; GridSampler itself
     # cannot take them (its after_trial needs a grid id that enqueued trials lack).
     filler = optuna.load_study(
         study_name=study_name, storage=storage, sampler=optuna.samplers.RandomSampler()
     )
+    if snapshot_of is not None:  # runs a dead worker left half done resume before new ones start
+        _fail_stale(study)
+        progress = grid_progress(study, points)
+        interrupted = [
+            p for p in progress.missing
+            if p.key not in progress.running and snapshot_of(p).path.exists()
+        ]  # fmt: skip
+        for point in interrupted:
+            filler.enqueue_trial(_values(grid, point), skip_if_exists=False)
+        if interrupted:
+            filler.optimize(objective, n_trials=len(interrupted), callbacks=callbacks)
+    progress = grid_progress(study, points)
+    report()
+    unclaimed = [p for p in progress.missing if p.key not in progress.running]
+    if unclaimed and not capped():  # GridSampler does the bulk of the work and stops itself
+        study.optimize(objective, n_trials=len(unclaimed), callbacks=callbacks)
     while not capped():  # then fill what concurrency, pruned duplicates and dead workers left open
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
+        _fail_stale(study)
         progress = grid_progress(study, points)
         if not progress.missing:
             break
