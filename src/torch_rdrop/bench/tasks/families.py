@@ -237,13 +237,18 @@ def _minilm_seq2seq_encoder(data: GenerationData) -> Encoder:
     return CheckpointEncoder(tokenizer, 256, 32, decoder_start=tokenizer.cls_token_id)
 
 
-def _minilm_seq2seq(data: GenerationData, enc: Encoder, p: float) -> nn.Module:
-    from torch_rdrop.bench.tasks.models import minilm_encoder_decoder
+def _minilm_seq2seq_of(name: str, copy: bool) -> Callable[..., nn.Module]:
+    """The model factory of a MiniLM encoder-decoder family (``copy``: a pointer-generator)."""
 
-    if not data.is_seq2seq:
-        raise ValueError(f"model family minilm2minilm needs source/target pairs; {data.name} has "
-                         "texts only")  # fmt: skip
-    return minilm_encoder_decoder(p)
+    def make(data: GenerationData, enc: Encoder, p: float) -> nn.Module:
+        from torch_rdrop.bench.tasks.models import minilm_encoder_decoder
+
+        if not data.is_seq2seq:
+            raise ValueError(f"model family {name} needs source/target pairs; {data.name} has "
+                             "texts only")  # fmt: skip
+        return minilm_encoder_decoder(p, copy=copy)
+
+    return make
 
 
 def _gpt2_of(name: str, width: int, layers: int) -> Callable[..., nn.Module]:
@@ -348,7 +353,21 @@ register_family(
         ("generation",),
         languages=("en",),
         encoder=_minilm_seq2seq_encoder,
-        model=_minilm_seq2seq,
+        model=_minilm_seq2seq_of("minilm2minilm", copy=False),
+        epochs=10,
+        batch_size=16,
+        lr=5e-5,
+        dropout=0.1,
+    )
+)
+register_family(
+    ModelFamily(
+        "minilm2minilm-copy",
+        "MiniLM-L6 encoder-decoder that copies from its source (pointer-generator)",
+        ("generation",),
+        languages=("en",),
+        encoder=_minilm_seq2seq_encoder,
+        model=_minilm_seq2seq_of("minilm2minilm-copy", copy=True),
         epochs=10,
         batch_size=16,
         lr=5e-5,

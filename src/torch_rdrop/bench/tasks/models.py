@@ -385,7 +385,7 @@ def tiny_bart(
     return BartForConditionalGeneration(config)
 
 
-def minilm_encoder_decoder(dropout: float = 0.1, path: Any = None) -> nn.Module:
+def minilm_encoder_decoder(dropout: float = 0.1, path: Any = None, copy: bool = False) -> nn.Module:
     """An encoder-decoder warm-started from all-MiniLM-L6-v2 on both sides (BERT2BERT).
 
     The encoder and the decoder both start from the pretrained weights; the decoder's
@@ -395,7 +395,8 @@ def minilm_encoder_decoder(dropout: float = 0.1, path: Any = None) -> nn.Module:
     the conventions of the WordPiece tokenizer that ships with the weights (so targets are
     tokenized with their ``[CLS] ... [SEP]``). ``dropout`` sets the hidden and attention dropout
     of both sides. ``path`` is a BERT checkpoint folder with its tokenizer (the packaged MiniLM
-    by default).
+    by default). ``copy`` adds a copy mechanism (a pointer-generator:
+    :mod:`.copy_seq2seq`), whose weights are new too.
     """
     import transformers
 
@@ -414,7 +415,14 @@ def minilm_encoder_decoder(dropout: float = 0.1, path: Any = None) -> nn.Module:
             folder, local_files_only=True, is_decoder=True, add_cross_attention=True,
             output_loading_info=True, **dropouts,
         )  # fmt: skip
-        model = transformers.EncoderDecoderModel(encoder=encoder, decoder=decoder)
+        if copy:
+            from torch_rdrop.bench.tasks.copy_seq2seq import COPY_WEIGHTS, CopyEncoderDecoder
+
+            model = CopyEncoderDecoder(encoder=encoder, decoder=decoder)
+            head = [name for name, _ in getattr(model, COPY_WEIGHTS).named_parameters()]
+            mark_new_weights(model, head, prefix=COPY_WEIGHTS + ".")
+        else:
+            model = transformers.EncoderDecoderModel(encoder=encoder, decoder=decoder)
     mark_new_weights(model, encoder_loading["missing_keys"], prefix="encoder.")
     mark_new_weights(model, decoder_loading["missing_keys"], prefix="decoder.")
     ids = {
