@@ -120,6 +120,40 @@ def test_pairs_the_backend_skips_are_not_missing(tmp_path: Path) -> None:
     assert study_status(storage, "pairs", other).total == 4  # not the study's backend
 
 
+def test_a_run_without_epochs_in_its_params_takes_them_from_the_backend(tmp_path) -> None:
+    storage = open_storage(storage_url(str(tmp_path / "runs.db")))
+    planning = TrialBackend(
+        "toy", BACKEND.tasks, BACKEND.methods, _never_runs,
+        planned_epochs=lambda spec: 5 if spec.data_seed == 0 else None,
+    )  # fmt: skip
+    grid = Grid(("toy",), ("none",), (0, 1), (4,), parse_params(["lr=0.01"]))
+    study = load_grid_study(storage, "recipe", grid, planning)
+    trial = study.ask()
+    point = grid.point({"task": "toy", "method": "none", "seed": 0, "shots": 4})
+    trial.set_user_attr("key", point.key)
+    trial.set_user_attr("point", point.to_json())
+    trial.report(0.5, 0)
+    start = study.get_trials()[0].datetime_start
+    status = study_status(storage, "recipe", planning, now=start + dt.timedelta(minutes=3))
+    running, missing = status.runs
+    assert (running.epoch, running.epochs, missing.epochs) == (1, 5, None)
+    assert running.seconds_left == pytest.approx(4 * 180.0)
+    other = TrialBackend("other", BACKEND.tasks, BACKEND.methods, _never_runs,
+                         planned_epochs=lambda spec: 5)  # fmt: skip
+    assert study_status(storage, "recipe", other).runs[0].epochs is None  # not its study
+
+
+def test_the_tasks_backend_plans_the_recorded_recipe() -> None:
+    from torch_rdrop.bench.engine.spec import TrialSpec
+    from torch_rdrop.bench.tasks.recipes import RECIPES
+    from torch_rdrop.bench.tasks.trial import BACKEND as TASKS
+
+    recipe = RECIPES[("mr-minilm", 16)]
+    assert TASKS.planned_epochs(TrialSpec("mr-minilm", "rdrop", 16, 0, 0, {})) == recipe.epochs
+    assert TASKS.planned_epochs(TrialSpec("mr-minilm", "none", 16, 0, 0, {"epochs": 3})) == 3
+    assert TASKS.planned_epochs(TrialSpec("no-such-task", "none", 16, 0, 0, {})) is None
+
+
 def test_the_command_lists_studies_and_the_runs_left(store) -> None:
     url, _ = store
     db = url[len("sqlite:///") :]

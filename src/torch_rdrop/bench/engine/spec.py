@@ -275,6 +275,9 @@ class TrialBackend:
     - ``check_trial(spec)``: raise ``ValueError`` with one line when a run would fail before it
       trains (a bad setting or method option); ``rdrop bench`` calls it for every distinct run
       of its grid before it stores anything.
+    - ``planned_epochs(spec)``: the number of epochs the run will train (its recipe's, or the one
+      its parameters set), or ``None``; ``rdrop status`` uses it for the epoch total and the
+      time left of runs whose parameters do not state their epochs.
 
     ``resumable``: ``run`` also takes ``snapshot=`` (a :class:`SnapshotFile` or ``None``), saves
     its state there as it trains and resumes from it; the engine then gives every run of a grid
@@ -293,6 +296,7 @@ class TrialBackend:
     check_data: Callable[[str], None] | None = None
     check_shots: Callable[[str, int | None, Mapping[str, Scalar], bool], None] | None = None
     check_trial: Callable[[TrialSpec], None] | None = None
+    planned_epochs: Callable[[TrialSpec], int | None] | None = None
     resumable: bool = False
 
     def parse_tasks(self, text: str) -> tuple[str, ...]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -61,9 +61,10 @@ class RunStatus:
 
     @property
     def seconds_left(self) -> float | None:
-        """Time left for a running run, from its pace so far (known only when the run states
-        its number of epochs and has reported one). A run resumed from a snapshot reports the
-        epochs it had done when it starts again, so its estimate runs short.
+        """Time left for a running run, from its pace so far (known only when its number of
+        epochs is, from its parameters or its backend, and it has reported one). A run resumed
+        from a snapshot reports the epochs it had done when it starts again, so its estimate
+        runs short.
 
         >>> RunStatus("a", "running", elapsed=600.0, epoch=2, epochs=6).seconds_left
         1200.0
@@ -161,10 +162,12 @@ def _grid_runs(
     study: optuna.Study,
     trials: Sequence[optuna.trial.FrozenTrial],
     stale: set[int],
-    applies: Callable[[str, str], bool] | None,
+    backend: TrialBackend | None,
     now: dt.datetime,
 ) -> tuple[int, list[RunStatus]]:
     optuna = import_optuna()
+    applies = None if backend is None else backend.applies
+    planned = None if backend is None else backend.planned_epochs
     grid = grid_from_record(study.user_attrs["grid"], applies)
     points = grid.points()
     axes = {setting.name for setting in grid.params if len(setting.values) > 1}
@@ -181,7 +184,10 @@ def _grid_runs(
     runs = []
     for point in points:
         label = _short_label(point, axes)
-        extra = {"epochs": _planned_epochs(point), "failures": failures[point.key]}
+        epochs = _planned_epochs(point)
+        if epochs is None and planned is not None:
+            epochs = planned(point.spec())
+        extra = {"epochs": epochs, "failures": failures[point.key]}
         if point.key in finished:
             record = finished[point.key]
             trial = by_number[record.trial_number]
@@ -226,19 +232,20 @@ def study_status(
     """Read ``study_name`` once and sort its runs into :data:`RUN_STATES`.
 
     ``backend``, when it is the one that filled the study (same name), tells which
-    (task, method) pairs its grid skips, so that they do not count as missing. ``now`` (local
+    (task, method) pairs its grid skips, so that they do not count as missing, and how many
+    epochs a run will train when its parameters do not say. ``now`` (local
     time, as Optuna stores it) is for tests.
     """
     optuna = import_optuna()
     study = load_existing_study(storage, study_name)
     owner = study.user_attrs.get("backend")
-    applies = backend.applies if backend is not None and backend.name == owner else None
+    backend = backend if backend is not None and backend.name == owner else None
     trials = study.get_trials(deepcopy=False)
     stale = _stale_ids(storage, study)
     now = now or dt.datetime.now()
     kind = study.user_attrs.get("kind", "grid")
     if kind == "grid" and "grid" in study.user_attrs:
-        total, runs = _grid_runs(study, trials, stale, applies, now)
+        total, runs = _grid_runs(study, trials, stale, backend, now)
     else:
         total, runs = None, _sweep_runs(trials, stale, now)
     order = {state: i for i, state in enumerate(RUN_STATES)}

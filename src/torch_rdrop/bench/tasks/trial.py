@@ -364,6 +364,24 @@ def check_trial(spec: TrialSpec) -> None:
         get_method(spec.method).regularizer(**method_params)
 
 
+def planned_epochs(spec: TrialSpec) -> int | None:
+    """The epochs ``spec`` will train: its ``epochs`` parameter, else its task's recipe or
+    family default; ``None`` for a model that is fitted, not trained, or a spec that would fail.
+
+    >>> planned_epochs(TrialSpec("digits-mlp", "rdrop", 4, 0, 0, {"epochs": 7}))
+    7
+    >>> planned_epochs(TrialSpec("digits-pixel-logreg", "none", 4, 0, 0, {})) is None
+    True
+    """
+    try:
+        task = get_task(spec.task)
+        settings, _ = _checked(task, spec)
+    except (KeyError, ValueError):
+        return None
+    epochs = settings.get("epochs") if task.trainable else None
+    return int(epochs) if isinstance(epochs, int) else None
+
+
 #: ``on_trained(model, encoder, split)``: called once a trained model is final (after its test
 #: score; the best dev checkpoint under ``select="best"``), with the encoder fitted on the training
 #: split and the run's split (train, dev and test indices), still under the run's thread count.
@@ -744,6 +762,7 @@ BACKEND = TrialBackend(
     check_data=check_data,
     check_shots=check_task_shots,
     check_trial=check_trial,
+    planned_epochs=planned_epochs,
     resumable=True,
 )
 """Every registered task and method, read from the registries at each use: a task registered
