@@ -107,17 +107,22 @@ def test_every_recorded_recipe_is_what_its_dev_runs_choose() -> None:
             dev_shots = {dict(r.point.params)["dev_shots"] for r in records}
             rows = {dict(r.point.params).get("train_rows") for r in records}
             precisions = {dict(r.point.params).get("precision", "fp32") for r in records}
-            chosen[(choice.task, choice.shots)] = (choice, study, dev_shots, rows, precisions)
+            model_runs = [r for r in records if r.point.task == choice.task]
+            warm = {(dict(r.point.params).get("new_lr"), dict(r.point.params).get("max_length"))
+                    for r in model_runs}  # fmt: skip
+            chosen[(choice.task, choice.shots)] = (choice, study, dev_shots, rows, precisions,
+                                                   warm)  # fmt: skip
     recorded = {key: r for key, r in RECIPES.items() if r.evidence}
     assert recorded, "no recipe is recorded from the evidence"
     assert set(chosen) == set(recorded), "recipe studies and recorded recipes differ"
     for key, recipe in recorded.items():
-        choice, study, dev_shots, rows, precisions = chosen[key]
+        choice, study, dev_shots, rows, precisions, warm = chosen[key]
         assert (recipe.lr, recipe.epochs, recipe.evidence) == (choice.lr, choice.epochs, study), key
         assert recipe.dropout == choice.dropout, key
         assert dev_shots == {recipe.dev_shots}, key
         assert rows == {recipe.train_rows}, key  # a recipe chosen on a subsample trains on it
         assert precisions == {recipe.precision}, key  # and in the precision it was chosen in
+        assert warm == {(recipe.new_lr, recipe.max_length)}, key  # new weights' rate, input bound
 
 
 @pytest.mark.skipif(not STORE.exists(), reason="no evidence store in this checkout")

@@ -213,6 +213,47 @@ def test_a_worker_resumes_the_runs_left_half_done_before_starting_new_ones(tmp_p
     assert len(calls) == 1 and calls[0][0] not in (3, 7)  # then new points, one as asked
 
 
+def test_a_stalled_run_with_a_snapshot_resumes_once_and_leaves_nothing_queued(tmp_path) -> None:
+    import datetime as dt
+    import warnings
+
+    import optuna
+    import sqlalchemy
+
+    from torch_rdrop.bench.engine.runner import _values, load_grid_study
+
+    url = storage_url(str(tmp_path / "runs.db"))
+    storage = open_storage(url)
+    grid = Grid(("toy",), ("none",), tuple(range(6)), (4,), parse_params([]))
+    backend = _toy_backend([], fail_seed=None)
+    study = load_grid_study(storage, "s", grid, backend)
+    stalled = next(point for point in grid.points() if point.seed == 4)
+    study.enqueue_trial(_values(grid, stalled))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        trial = study.ask()  # a worker's trial, then the worker died
+    for name, choices in grid.search_space().items():
+        trial.suggest_categorical(name, choices)
+    trial.set_user_attr("key", stalled.key)
+    trial.set_user_attr("point", stalled.to_json())
+    storage.record_heartbeat(trial._trial_id)
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            sqlalchemy.text("update trial_heartbeats set heartbeat = :t where trial_id = :id"),
+            {"t": dt.datetime.now() - dt.timedelta(hours=1), "id": trial._trial_id},
+        )
+    engine.dispose()
+    snapshots = tmp_path / "snapshots"
+    snapshots.mkdir()
+    snapshot_file(snapshots, "s", stalled).path.write_text("half done")
+    calls: list[tuple[int, bool]] = []
+    runs = run_grid(storage, "s", grid, _toy_backend(calls, None), snapshots=snapshots, max_runs=1)
+    assert calls == [(4, True)] and [r.point.seed for r in runs] == [4]
+    states = [t.state for t in optuna.load_study(study_name="s", storage=storage).get_trials()]
+    assert optuna.trial.TrialState.WAITING not in states, states  # no second copy queued
+
+
 def test_snapshots_need_a_backend_that_can_resume(tmp_path) -> None:
     storage = open_storage(storage_url(str(tmp_path / "runs.db")))
     backend = TrialBackend("plain", ("toy",), ("none",), lambda spec, on_epoch=None: None)

@@ -316,6 +316,18 @@ def _objective(
     return objective
 
 
+def _waiting(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The study's queued trials (enqueued, or a failed trial queued again by the store)."""
+    optuna = import_optuna()
+    return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+
+
+def _queued_keys(study: optuna.Study) -> set[str | None]:
+    """The point keys of the queued trials (a retried trial keeps its failed one's key; an
+    enqueued one has none until it runs)."""
+    return {t.user_attrs.get("key") for t in _waiting(study)}
+
+
 def _fail_stale(study: optuna.Study) -> None:
     """Mark FAIL the RUNNING trials whose worker stopped beating (died), so they run again."""
     optuna = import_optuna()
@@ -386,14 +398,16 @@ def run_grid(
         study_name=study_name, storage=storage, sampler=optuna.samplers.RandomSampler()
     )
     if snapshot_of is not None:  # runs a dead worker left half done resume before new ones start
-        _fail_stale(study)
+        _fail_stale(study)  # the store queues a failed trial again (its retry callback)
         progress = grid_progress(study, points)
+        queued = _queued_keys(study)
         interrupted = [
             p for p in progress.missing
             if p.key not in progress.running and snapshot_of(p).path.exists()
         ]  # fmt: skip
         for point in interrupted:
-            filler.enqueue_trial(_values(grid, point), skip_if_exists=False)
+            if point.key not in queued:
+                filler.enqueue_trial(_values(grid, point), skip_if_exists=False)
         if interrupted:
             filler.optimize(objective, n_trials=len(interrupted), callbacks=callbacks)
     progress = grid_progress(study, points)
@@ -406,13 +420,13 @@ def run_grid(
         progress = grid_progress(study, points)
         if not progress.missing:
             break
-        waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
-        queued = {t.user_attrs.get("key") for t in waiting}
+        queued = _queued_keys(study)
         todo = [p for p in progress.missing if p.key not in progress.running | queued]
         for point in todo:
             filler.enqueue_trial(_values(grid, point), skip_if_exists=False)
-        if todo or waiting:
-            filler.optimize(objective, n_trials=len(todo) + len(waiting), callbacks=callbacks)
+        waiting = len(_waiting(study))  # those just enqueued among them
+        if waiting:
+            filler.optimize(objective, n_trials=waiting, callbacks=callbacks)
         else:
             report()
             time.sleep(poll_seconds)

@@ -78,7 +78,9 @@ class Recipe:
     ``evidence`` names the study of the evidence store that holds the dev runs; ``train_rows``,
     on a whole training split, the subsample the recipe was chosen on and trains on (see
     :mod:`.fewshot`); ``dropout``, where the dev runs chose it, replaces the family's;
-    ``precision``, the one the dev runs trained in (:mod:`.precision`), where not fp32.
+    ``precision``, the one the dev runs trained in (:mod:`.precision`), where not fp32;
+    ``new_lr`` and ``max_length``, where the dev runs set them, the rate of a warm-started
+    model's new weights and the bound on its inputs (:mod:`.new_weights`).
 
     >>> Recipe(2e-5, 3, 100, train_rows=3000).params()["train_rows"]
     3000
@@ -86,6 +88,8 @@ class Recipe:
     0.3
     >>> Recipe(5e-4, 6, 500, precision="bf16").params()["precision"]
     'bf16'
+    >>> sorted(Recipe(1e-4, 4, 100, new_lr=1e-3, max_length=128).params())
+    ['dev_shots', 'epochs', 'lr', 'max_length', 'new_lr', 'select']
     """
 
     lr: float
@@ -96,6 +100,8 @@ class Recipe:
     train_rows: int | None = None
     dropout: float | None = None
     precision: str = "fp32"
+    new_lr: float | None = None
+    max_length: int | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -110,6 +116,14 @@ class Recipe:
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1) or be None, got {self.dropout!r}")
         check_precision(self.precision)
+        if self.new_lr is not None and not (math.isfinite(self.new_lr) and self.new_lr > 0):
+            raise ValueError(f"new_lr must be a finite number > 0 or None, got {self.new_lr!r}")
+        if self.max_length is not None and (
+            isinstance(self.max_length, bool) or not isinstance(self.max_length, int)
+            or self.max_length < 1
+        ):  # fmt: skip
+            raise ValueError(f"max_length must be a positive integer or None, got "
+                             f"{self.max_length!r}")  # fmt: skip
 
     def params(self) -> dict[str, Any]:
         """The trial parameters this recipe sets."""
@@ -121,6 +135,10 @@ class Recipe:
             params["dropout"] = self.dropout
         if self.precision != "fp32":
             params["precision"] = self.precision
+        if self.new_lr is not None:
+            params["new_lr"] = self.new_lr
+        if self.max_length is not None:
+            params["max_length"] = self.max_length
         return params
 
 
@@ -166,8 +184,9 @@ def recipe_rows() -> list[dict[str, str]]:
         regime = "full" if shots is None else str(shots)
         if recipe.train_rows is not None:
             regime += f" ({recipe.train_rows:,} rows)"
+        lr = f"{recipe.lr:g}" + ("" if recipe.new_lr is None else f" (new: {recipe.new_lr:g})")
         rows.append({
-            "task": task, "K": regime, "lr": f"{recipe.lr:g}",
+            "task": task, "K": regime, "lr": lr,
             "dropout": "family" if recipe.dropout is None else f"{recipe.dropout:g}",
             "precision": recipe.precision, "epochs": str(recipe.epochs),
             "dev per class": str(recipe.dev_shots),
