@@ -154,6 +154,20 @@ def test_the_tasks_backend_plans_the_recorded_recipe() -> None:
     assert TASKS.planned_epochs(TrialSpec("no-such-task", "none", 16, 0, 0, {})) is None
 
 
+def test_a_task_the_backend_no_longer_knows_counts_as_run(tmp_path: Path) -> None:
+    storage = open_storage(storage_url(str(tmp_path / "runs.db")))
+    grid = Grid(("toy", "gone"), ("none", "mixup"), (0,), (4,))
+    load_grid_study(storage, "old", grid, BACKEND)
+
+    def applies(task: str, method: str) -> bool:
+        if task == "gone":
+            raise ValueError(f"unknown task {task!r}")
+        return method != "mixup"
+
+    forgetful = TrialBackend("toy", ("toy",), ("none", "mixup"), _never_runs, applies=applies)
+    assert study_status(storage, "old", forgetful).total == 3  # toy/none, gone/none, gone/mixup
+
+
 def test_the_command_lists_studies_and_the_runs_left(store) -> None:
     url, _ = store
     db = url[len("sqlite:///") :]

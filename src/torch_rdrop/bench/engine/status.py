@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -158,6 +158,21 @@ def _trial_run(
     )
 
 
+def _tolerant(applies: Callable[[str, str], bool] | None) -> Callable[[str, str], bool] | None:
+    """``applies``, taking a pair it cannot judge (a task this version does not know, or a task
+    file no longer there) as run: status reads any store, whatever filled it."""
+    if applies is None:
+        return None
+
+    def judged(task: str, method: str) -> bool:
+        try:
+            return applies(task, method)
+        except (KeyError, ValueError, OSError):
+            return True
+
+    return judged
+
+
 def _grid_runs(
     study: optuna.Study,
     trials: Sequence[optuna.trial.FrozenTrial],
@@ -166,7 +181,7 @@ def _grid_runs(
     now: dt.datetime,
 ) -> tuple[int, list[RunStatus]]:
     optuna = import_optuna()
-    applies = None if backend is None else backend.applies
+    applies = None if backend is None else _tolerant(backend.applies)
     planned = None if backend is None else backend.planned_epochs
     grid = grid_from_record(study.user_attrs["grid"], applies)
     points = grid.points()
