@@ -348,6 +348,11 @@ RECORDED: tuple[tuple[str, int | None, Recipe], ...] = (
         None,
         Recipe(5e-4, 6, 500, evidence="recipe-full-pd-lm-bf16", precision="bf16"),
     ),
+    (
+        "bbc-headlines-minilm2minilm-copy",
+        None,
+        Recipe(1e-4, 4, 100, evidence="recipe-full-headlines-copy", new_lr=1e-3, max_length=128),
+    ),
 )
 for _task, _shots, _recipe in RECORDED:
     register_recipe(_task, _shots, _recipe)
