@@ -248,8 +248,8 @@ def study_status(
 
     ``backend``, when it is the one that filled the study (same name), tells which
     (task, method) pairs its grid skips, so that they do not count as missing, and how many
-    epochs a run will train when its parameters do not say. ``now`` (local
-    time, as Optuna stores it) is for tests.
+    epochs a run will train when its parameters do not say. ``now`` (local time, as Optuna
+    stores it) is for tests.
     """
     optuna = import_optuna()
     study = load_existing_study(storage, study_name)

@@ -106,8 +106,10 @@ class Recipe:
     def __post_init__(self) -> None:
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
-        for name in ("epochs", "dev_shots"):
+        for name in ("epochs", "dev_shots", "max_length"):
             value = getattr(self, name)
+            if name == "max_length" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.select not in SELECT_RULES:
@@ -118,12 +120,6 @@ class Recipe:
         check_precision(self.precision)
         if self.new_lr is not None and not (math.isfinite(self.new_lr) and self.new_lr > 0):
             raise ValueError(f"new_lr must be a finite number > 0 or None, got {self.new_lr!r}")
-        if self.max_length is not None and (
-            isinstance(self.max_length, bool) or not isinstance(self.max_length, int)
-            or self.max_length < 1
-        ):  # fmt: skip
-            raise ValueError(f"max_length must be a positive integer or None, got "
-                             f"{self.max_length!r}")  # fmt: skip
 
     def params(self) -> dict[str, Any]:
         """The trial parameters this recipe sets."""
