@@ -359,8 +359,8 @@ def bench(
         float,
         typer.Option(
             min=0.0,
-            help="With --snapshots: write a run's snapshot after an evaluated epoch once this "
-            "many minutes of training passed since the last one (and after its last epoch).",
+            help="With --snapshots: write a run's snapshot once this many minutes of training "
+            "passed since the last one, within an epoch or after it (and after its last epoch).",
         ),
     ] = 5.0,
     max_runs: Annotated[
@@ -809,8 +809,9 @@ def backbone_build(
     snapshot: Annotated[
         Path | None,
         typer.Option(
-            help="File where the training state is saved after every epoch; the same command run "
-            "again after a stop resumes from it (removed once the backbone is trained)."
+            help="File where the training state is saved every 5 minutes of training; the same "
+            "command run again after a stop resumes from it (removed once the backbone is "
+            "trained)."
         ),
     ] = None,
 ) -> None:

@@ -341,9 +341,10 @@ def test_a_stopped_build_resumes_from_its_snapshot(
 ) -> None:
     from safetensors.torch import load_file
 
-    from torch_rdrop.bench.tasks import trial
+    from torch_rdrop.bench.tasks import backbone, trial
 
     resumed_at: list[int] = []
+    monkeypatch.setattr(backbone, "SNAPSHOT_SECONDS", 0.0)  # a write after every step
 
     def load(path, run):
         state = load_snapshot(path, run)

@@ -1,4 +1,5 @@
-"""Epoch snapshots: a run stopped midway resumes to the numbers of an uninterrupted run."""
+"""Training snapshots: a run stopped midway, between epochs or within one, resumes to the numbers
+of an uninterrupted run."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ RUNS = {
         "digits-mlp", "rdrop", 8, 0, 2, {"epochs": 4, "semi_supervised": True, "rampup": 1.0}
     ),
     "language model, evaluated every other epoch": TrialSpec(
-        "pd-lm-gpt2", "rdrop", 8, 0, 0, {"epochs": 5, "batch_size": 8, "eval_every": 2}
+        "pd-lm-gpt2", "rdrop", 8, 0, 0, {"epochs": 5, "batch_size": 4, "eval_every": 2}
     ),
 }
 
@@ -121,18 +122,71 @@ def test_without_a_file_the_run_starts_afresh_and_writes_one(tmp_path) -> None:
     assert state is not None and state["epoch"] == 4 and state["steps"] > 0
 
 
+def _stop_within_epoch(monkeypatch, epoch: int, at_write: int) -> None:
+    """Make the run stop (as a kill would) right after its ``at_write``-th snapshot written
+    within epoch ``epoch`` (0-based)."""
+    from torch_rdrop.bench.tasks import trial
+
+    writes: list[int] = []
+
+    def save_then_stop(path, run, state) -> None:
+        save_snapshot(path, run, state)
+        if state["unfinished"] is not None and state["epoch"] == epoch:
+            writes.append(state["unfinished"]["at"])
+            if len(writes) == at_write:
+                raise StoppedError
+
+    monkeypatch.setattr(trial, "save_snapshot", save_then_stop)
+
+
+@pytest.mark.parametrize("spec", RUNS.values(), ids=RUNS.keys())
+def test_a_run_stopped_within_an_epoch_resumes_to_the_numbers_of_an_unstopped_one(
+    tmp_path, monkeypatch, spec
+) -> None:
+    whole = run_trial(spec)
+    snapshot = SnapshotFile(tmp_path / "run.pt", every_seconds=0)
+    with monkeypatch.context() as patched:
+        _stop_within_epoch(patched, epoch=2, at_write=1)
+        with pytest.raises(StoppedError):
+            run_trial(spec, snapshot=snapshot)
+    state = load_snapshot(snapshot.path, run_identity(spec))
+    assert state["epoch"] == 2 and state["unfinished"]["at"] > 0  # stopped after a step of it
+    resumed = run_trial(spec, snapshot=snapshot)
+    assert resumed.curves == whole.curves
+    drop_timing = {k: v for k, v in whole.metrics.items() if k != "seconds_per_step"}
+    assert {k: resumed.metrics[k] for k in drop_timing} == drop_timing
+
+
+def test_a_snapshot_written_before_epochs_had_progress_still_resumes(tmp_path) -> None:
+    spec = RUNS["rdrop, best dev checkpoint"]
+    whole = run_trial(spec)
+    snapshot = SnapshotFile(tmp_path / "run.pt", every_seconds=0)
+    with pytest.raises(StoppedError):
+        run_trial(spec, _stop_after(1), snapshot=snapshot)
+    saved = torch.load(snapshot.path, weights_only=True)
+    assert saved["state"].pop("unfinished") is None  # written at the end of epoch 1
+    torch.save({**saved, "format": 1}, snapshot.path)  # as layout 1 wrote it
+    assert run_trial(spec, snapshot=snapshot).curves == whole.curves
+
+
 def test_snapshots_are_written_no_more_often_than_asked(tmp_path, monkeypatch) -> None:
     from torch_rdrop.bench.tasks import trial
 
-    written: list[int] = []
-    monkeypatch.setattr(trial, "save_snapshot", lambda path, run, state: written.append(
-        state["epoch"]))  # fmt: skip
-    spec = RUNS["mixup, its random pairs"]
+    written: list[tuple[int, int | None]] = []
+
+    def record(path, run, state) -> None:
+        unfinished = state["unfinished"]
+        written.append((state["epoch"], None if unfinished is None else unfinished["at"]))
+
+    monkeypatch.setattr(trial, "save_snapshot", record)
+    spec = TrialSpec("digits-mlp", "mixup", 8, 1, 1, {"epochs": 2, "batch_size": 32})
     run_trial(spec, snapshot=SnapshotFile(tmp_path / "a.pt", every_seconds=0))
-    assert written == [1, 2, 3, 4]
+    # 80 training rows in batches of 32: within each epoch after its 1st and 2nd step, then at
+    # its end (the epoch counts as done).
+    assert written == [(0, 32), (0, 64), (1, None), (1, 32), (1, 64), (2, None)]
     written.clear()
     run_trial(spec, snapshot=SnapshotFile(tmp_path / "b.pt", every_seconds=3600))
-    assert written == [4]  # the last epoch's only
+    assert written == [(2, None)]  # the last epoch's only
 
 
 def test_a_snapshot_of_another_run_or_layout_is_refused(tmp_path) -> None:
@@ -143,7 +197,7 @@ def test_a_snapshot_of_another_run_or_layout_is_refused(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"belongs to run .*\"data_seed\": 1.*not to"):
         run_trial(other, snapshot=SnapshotFile(path, 0))
     torch.save({"format": 0, "run": run_identity(spec), "state": {}}, path)
-    with pytest.raises(ValueError, match="has layout 0, not 1; remove it"):
+    with pytest.raises(ValueError, match=r"has layout 0, not one of \(1, 2\); remove it"):
         load_snapshot(path, run_identity(spec))
 
 
@@ -252,6 +306,24 @@ def test_a_stalled_run_with_a_snapshot_resumes_once_and_leaves_nothing_queued(tm
     assert calls == [(4, True)] and [r.point.seed for r in runs] == [4]
     states = [t.state for t in optuna.load_study(study_name="s", storage=storage).get_trials()]
     assert optuna.trial.TrialState.WAITING not in states, states  # no second copy queued
+
+
+def test_a_queued_trial_taken_by_the_grid_sampler_lets_the_grid_finish(tmp_path) -> None:
+    # A trial left queued in the store (a dead worker's retry, a stopped fill loop) is taken by
+    # the grid sampler first; with one grid point then left unvisited, optuna's grid sampler
+    # before 5.1 raised a KeyError (hence the floor on optuna).
+    from torch_rdrop.bench.engine.runner import _values, load_grid_study
+
+    storage = open_storage(storage_url(str(tmp_path / "runs.db")))
+    grid = Grid(("toy",), ("none",), (0, 1), (4,), parse_params([]))
+    calls: list[tuple[int, bool]] = []
+    backend = _toy_backend(calls, fail_seed=None)
+    first = run_grid(storage, "s", grid, backend, snapshots=tmp_path / "snaps", max_runs=1)
+    done = first[0].point
+    load_grid_study(storage, "s", grid, backend).enqueue_trial(_values(grid, done))
+    runs = run_grid(storage, "s", grid, backend, snapshots=tmp_path / "snaps")
+    assert sorted(r.point.seed for r in runs) == [0, 1]
+    assert [seed for seed, _ in calls] == [done.seed, 1 - done.seed]  # the queued copy not rerun
 
 
 def test_snapshots_need_a_backend_that_can_resume(tmp_path) -> None:

@@ -392,8 +392,8 @@ def run_grid(
             run_study.stop()  # after this trial: no other starts in this call
 
     callbacks = [report]
-    # Enqueued trials fix every parameter, so the sampler is idle for them; GridSampler itself
-    # cannot take them (its after_trial needs a grid id that enqueued trials lack).
+    # Enqueued trials fix every parameter, so the sampler is idle for them; they run under a
+    # sampler of their own (GridSampler takes the ones it finds queued, from optuna 5.1 on).
     filler = optuna.load_study(
         study_name=study_name, storage=storage, sampler=optuna.samplers.RandomSampler()
     )

@@ -223,9 +223,9 @@ class LiveNames(Sequence[str]):
 class SnapshotFile:
     """Where a resumable run keeps its training state, and how often it writes it.
 
-    The run writes ``path`` after an evaluated epoch once at least ``every_seconds`` of training
-    have passed since its last write (and after its last epoch); started again with the file
-    present, it resumes from it instead of from scratch.
+    The run writes ``path`` once at least ``every_seconds`` of training have passed since its last
+    write, at the end of an optimizer step or of an evaluated epoch (and after its last epoch);
+    started again with the file present, it resumes from it instead of from scratch.
 
     >>> SnapshotFile(Path("runs/a.pt"), every_seconds=-1)
     Traceback (most recent call last):

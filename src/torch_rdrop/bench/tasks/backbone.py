@@ -54,6 +54,7 @@ from torch_rdrop.bench.tasks.text import CharLMEncoder, char_tokens
 __all__ = [
     "BACKBONES",
     "PROVENANCE",
+    "SNAPSHOT_SECONDS",
     "Backbone",
     "BackboneMissingError",
     "PretrainRecipe",
@@ -74,6 +75,10 @@ __all__ = [
 
 #: The file beside the weights that says how they were made.
 PROVENANCE = "provenance.json"
+
+#: How often ``build_backbone(..., snapshot=...)`` saves its training state: every 5 minutes of
+#: training, so a stopped build loses at most that much of an epoch of 15 or more.
+SNAPSHOT_SECONDS = 300.0
 
 
 class BackboneMissingError(CheckpointError):
@@ -393,11 +398,14 @@ def build_backbone(
 ) -> Path:
     """Pretrain backbone ``name`` (its recipe unless ``recipe``) and write its folder
     (:func:`backbone_dir` unless ``out``); returns the folder. ``snapshot``: a file where the
-    training state is saved after every epoch, from which a stopped build resumes."""
+    training state is saved every :data:`SNAPSHOT_SECONDS` of training (and after the last
+    epoch), from which a stopped build resumes."""
     backbone = get_backbone(name)
     recipe = recipe or backbone.recipe
     folder = _replaceable(Path(out).expanduser() if out is not None else backbone_dir(name))
-    saved = None if snapshot is None else SnapshotFile(Path(snapshot).expanduser(), 0.0)
+    saved = None
+    if snapshot is not None:
+        saved = SnapshotFile(Path(snapshot).expanduser(), SNAPSHOT_SECONDS)
     done = pretrain(backbone.lm_task, recipe, on_epoch, saved)
     return write_backbone(done.model, done.encoder, folder, _provenance(backbone, recipe, done))
 

@@ -1,12 +1,13 @@
-"""Epoch snapshots: a run's whole training state on disk, so that a stopped run resumes.
+"""Training snapshots: a run's whole training state on disk, so that a stopped run resumes.
 
-A run given a :class:`~torch_rdrop.bench.engine.spec.SnapshotFile` writes its state there after an
-evaluated epoch (at most once per ``every_seconds`` of training, and after the last epoch) and,
-when it starts and the file exists, goes on from it: the same weights, optimizer moments, data
-order, random streams and dev scores, so that a resumed run ends with the numbers an
-uninterrupted one would have. The file is written beside its place and then renamed, so a run
-killed while writing leaves the previous snapshot whole; it names the run it belongs to, and a
-file of another run is refused.
+A run given a :class:`~torch_rdrop.bench.engine.spec.SnapshotFile` writes its state there once
+``every_seconds`` of training have passed since its last write, at the end of an optimizer step or
+of an evaluated epoch (and always after its last epoch), and, when it starts and the file exists,
+goes on from it: the same weights, optimizer moments, data order (within the epoch under way),
+random streams and dev scores, so that a resumed run ends with the numbers an uninterrupted one
+would have. A run stopped in a long epoch loses at most ``every_seconds`` of training. The file
+is written beside its place and then renamed, so a run killed while writing leaves the previous
+snapshot whole; it names the run it belongs to, and a file of another run is refused.
 
 >>> import tempfile
 >>> from pathlib import Path
@@ -32,10 +33,15 @@ import torch
 
 from torch_rdrop.bench.engine.spec import TrialSpec
 
-__all__ = ["FORMAT", "load_snapshot", "run_identity", "save_snapshot"]
+__all__ = ["FORMAT", "READABLE", "load_snapshot", "run_identity", "save_snapshot"]
 
-#: The layout of a snapshot file; a file of another layout is refused, not misread.
-FORMAT = 1
+#: The layout of the snapshot files written; a file of a layout not in :data:`READABLE` is
+#: refused, not misread.
+FORMAT = 2
+
+#: The layouts read: 1 was written at the end of evaluated epochs only; 2 adds the progress of an
+#: epoch under way (``None`` in a snapshot written at an epoch's end).
+READABLE = (1, 2)
 
 
 def run_identity(spec: TrialSpec) -> str:
@@ -68,10 +74,11 @@ def load_snapshot(path: Path, run: str) -> dict[str, Any] | None:
     if not path.exists():
         return None
     saved = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
+    if not isinstance(saved, dict) or saved.get("format") not in READABLE:
         found = saved.get("format") if isinstance(saved, dict) else type(saved).__name__
         raise ValueError(
-            f"snapshot {path} has layout {found!r}, not {FORMAT}; remove it to start afresh"
+            f"snapshot {path} has layout {found!r}, not one of {READABLE}; remove it to start "
+            "afresh"
         )
     if saved["run"] != run:
         raise ValueError(

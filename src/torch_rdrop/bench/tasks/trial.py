@@ -487,12 +487,13 @@ def _train(
     if snapshot is not None:
         loop.resume(snapshot, spec, on_epoch)
     for epoch in range(loop.epoch, settings["epochs"]):
-        start = time.perf_counter()
+        progress = loop.unfinished or _EpochProgress(order.permutation(split.train))
+        loop.unfinished = None
         model.train()
-        losses = []
-        shuffled = order.permutation(split.train)
-        for first in range(0, len(shuffled), size):
-            batch = encoder.batch(data, shuffled[first : first + size])
+        while progress.at < len(progress.rows):
+            start = time.perf_counter()
+            indices = progress.rows[progress.at : progress.at + size]
+            batch = encoder.batch(data, indices)
             labels: Tensor = batch.pop("labels")
             with training_precision(model, settings["precision"]):
                 loss = method.training_loss(model, batch, labels).loss
@@ -501,13 +502,16 @@ def _train(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            losses.append(float(loss.detach()))
-            loop.steps += 1
-        loop.trained(epoch, time.perf_counter() - start)
+            seconds = time.perf_counter() - start
+            progress.step(len(indices), float(loss.detach()), seconds)
+            loop.stepped(seconds)
+            if snapshot is not None and progress.at < len(progress.rows):
+                loop.save(snapshot, spec, unfinished=progress)
+        loop.trained(epoch, progress.seconds)
         if (epoch + 1) % settings["eval_every"] and epoch + 1 < settings["epochs"]:
             continue
         value = evaluate(task, model, encoder, data, watched)
-        values = loop.evaluated(epoch, value, float(np.mean(losses)))
+        values = loop.evaluated(epoch, value, float(np.mean(progress.losses)))
         if snapshot is not None:
             loop.save(snapshot, spec, last=epoch + 1 == settings["epochs"])
         if on_epoch is not None:
@@ -519,11 +523,42 @@ def _train(
     return _result(task, final, loop.curves, loop.seconds)
 
 
+@dataclasses.dataclass
+class _EpochProgress:
+    """How far an epoch got: its shuffled training rows, how many of them were trained on, the
+    mean loss of each step and the training seconds so far."""
+
+    rows: np.ndarray
+    at: int = 0
+    losses: list[float] = dataclasses.field(default_factory=list)
+    seconds: float = 0.0
+
+    def step(self, rows: int, loss: float, seconds: float) -> None:
+        """Count an optimizer step on the next ``rows`` rows."""
+        self.at += rows
+        self.losses.append(loss)
+        self.seconds += seconds
+
+    def to_state(self) -> dict[str, Any]:
+        """The progress as a snapshot holds it (tensors, numbers and lists)."""
+        return {
+            "rows": torch.from_numpy(self.rows), "at": self.at, "losses": self.losses,
+            "seconds": self.seconds,
+        }  # fmt: skip
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> _EpochProgress:
+        """The progress :meth:`to_state` saved."""
+        rows = state["rows"].numpy()
+        return cls(rows, int(state["at"]), list(state["losses"]), float(state["seconds"]))
+
+
 class _Loop:
-    """The state of a training loop that a snapshot holds: the epoch to start from, the steps
-    and training seconds so far, the learning curves, and every object with a state of its own
-    (weights, optimizer moments, the data-order generator, the torch random stream, the method's
-    step, the dev scores and best checkpoint, the unlabelled pool's order)."""
+    """The state of a training loop that a snapshot holds: the epoch to start from (and how far
+    it got, when the snapshot was written within it), the steps and training seconds so far, the
+    learning curves, and every object with a state of its own (weights, optimizer moments, the
+    data-order generator, the torch random stream, the method's step, the dev scores and best
+    checkpoint, the unlabelled pool's order)."""
 
     def __init__(
         self,
@@ -539,12 +574,17 @@ class _Loop:
         self.epoch, self.steps, self.seconds, self.unsaved = 0, 0, 0.0, 0.0
         self.curves: dict[str, list[float]] = {plan.curve: [], "train_loss": []}
         self.evaluated_epochs: list[int] = []
+        self.unfinished: _EpochProgress | None = None  # of epoch ``self.epoch``, when resumed
+
+    def stepped(self, seconds: float) -> None:
+        """Count an optimizer step that took ``seconds``."""
+        self.steps += 1
+        self.unsaved += seconds
 
     def trained(self, epoch: int, seconds: float) -> None:
         """Count an epoch of training that took ``seconds`` (evaluation is not counted)."""
         self.epoch = epoch + 1
         self.seconds += seconds
-        self.unsaved += seconds
 
     def evaluated(self, epoch: int, value: float, train_loss: float) -> dict[str, float]:
         """Record the watched score and the mean training loss after ``epoch``."""
@@ -554,9 +594,15 @@ class _Loop:
         self.plan.observe(self.model, epoch, value)
         return {self.plan.curve: value, "train_loss": train_loss}
 
-    def save(self, snapshot: SnapshotFile, spec: TrialSpec, last: bool) -> None:
+    def save(
+        self,
+        snapshot: SnapshotFile,
+        spec: TrialSpec,
+        last: bool = False,
+        unfinished: _EpochProgress | None = None,
+    ) -> None:
         """Write the snapshot if ``every_seconds`` of training passed since the last, or
-        ``last``."""
+        ``last``; ``unfinished``: the progress of the epoch under way (written within it)."""
         if not last and self.unsaved < snapshot.every_seconds:
             return
         unlabelled = self.unlabelled
@@ -570,6 +616,7 @@ class _Loop:
                 "order": torch.from_numpy(unlabelled.order), "at": unlabelled.at,
                 "step": unlabelled.method.step,
             },
+            "unfinished": None if unfinished is None else unfinished.to_state(),
         }  # fmt: skip
         save_snapshot(snapshot.path, run_identity(spec), state)
         self.unsaved = 0.0
@@ -594,6 +641,8 @@ class _Loop:
             pool = state["unlabelled"]
             self.unlabelled.order, self.unlabelled.at = pool["order"].numpy(), pool["at"]
             self.unlabelled.method.set_step(pool["step"])
+        unfinished = state.get("unfinished")  # absent from snapshots of layout 1
+        self.unfinished = None if unfinished is None else _EpochProgress.from_state(unfinished)
         if on_epoch is None:
             return
         watched, losses = self.curves[self.plan.curve], self.curves["train_loss"]
