@@ -10,6 +10,7 @@ import torch
 
 from torch_rdrop.bench.engine.runner import run_grid, snapshot_file
 from torch_rdrop.bench.engine.spec import (
+    REPLAYED,
     Grid,
     SnapshotFile,
     TrialBackend,
@@ -58,7 +59,13 @@ def test_a_run_stopped_midway_resumes_to_the_numbers_of_an_unstopped_one(tmp_pat
     assert snapshot.path.exists()
 
     reported: list[tuple[int, float]] = []
-    resumed = run_trial(spec, lambda e, v, _: reported.append((e, v)), snapshot=snapshot)
+    replayed: list[bool] = []
+
+    def record(epoch: int, value: float, values) -> None:
+        reported.append((epoch, value))
+        replayed.append(REPLAYED in values)
+
+    resumed = run_trial(spec, record, snapshot=snapshot)
     watched = next(name for name in whole.curves if name != "train_loss")
     assert resumed.curves == whole.curves
     drop_timing = {k: v for k, v in whole.metrics.items() if k != "seconds_per_step"}
@@ -66,6 +73,7 @@ def test_a_run_stopped_midway_resumes_to_the_numbers_of_an_unstopped_one(tmp_pat
     evaluated = [e for e, _ in reported]
     assert evaluated == sorted(set(evaluated)) and len(reported) == len(whole.curves[watched])
     assert [v for _, v in reported] == whole.curves[watched]  # earlier epochs reported again
+    assert replayed == [e <= stop_at for e in evaluated] and any(replayed)  # marked as such
 
 
 def test_the_best_checkpoint_from_before_the_stop_is_the_one_tested(tmp_path, monkeypatch) -> None:

@@ -110,6 +110,40 @@ def test_a_running_point_shows_its_epoch_score_and_time_left(store) -> None:
     assert stalled.failures == 1 and stalled.worker == "host:102"
 
 
+def test_a_resumed_run_is_paced_on_the_epochs_it_trained_since(tmp_path: Path) -> None:
+    storage = open_storage(storage_url(str(tmp_path / "runs.db")))
+    study = load_grid_study(storage, "s", GRID, BACKEND)
+    trial = _claim(study, 1)
+    start = study.get_trials()[0].datetime_start
+    for epoch in range(4):  # epochs 0-2 reported again from the snapshot, then epoch 3 trained
+        trial.report(0.1 * epoch, epoch)
+    resumed_at = start + dt.timedelta(seconds=30)
+    trial.set_user_attr("resumed", {"epochs": 3, "at": resumed_at.isoformat()})
+    storage.record_heartbeat(trial._trial_id)
+    now = resumed_at + dt.timedelta(minutes=10)  # one epoch in 10 minutes since the resume
+    run = next(r for r in study_status(storage, "s", BACKEND, now=now).runs if r.epoch)
+    assert (run.state, run.epoch, run.epochs) == ("running", 4, 6)
+    assert run.seconds_left == pytest.approx(2 * 600.0)  # not 2 epochs at (10.5 min / 4)
+
+
+def test_the_engine_records_where_a_resumed_run_took_up(tmp_path: Path) -> None:
+    from torch_rdrop.bench.engine.runner import run_grid
+    from torch_rdrop.bench.engine.spec import REPLAYED
+
+    def resumed(spec, on_epoch=None):
+        on_epoch(0, 0.5, {"accuracy": 0.5, REPLAYED: 1.0})  # from the snapshot
+        on_epoch(1, 0.6, {"accuracy": 0.6})
+        return TrialResult("accuracy", {"accuracy": 0.6}, {}, 1.0, 0.0, {})
+
+    storage = open_storage(storage_url(str(tmp_path / "runs.db")))
+    grid = Grid(("toy",), ("none",), (0,), (4,))
+    run_grid(storage, "s", grid, TrialBackend("toy", ("toy",), ("none",), resumed))
+    (trial,) = optuna.load_study(study_name="s", storage=storage).get_trials()
+    assert trial.user_attrs["resumed"]["epochs"] == 1
+    took_up = dt.datetime.fromisoformat(trial.user_attrs["resumed"]["at"])
+    assert trial.datetime_start <= took_up <= trial.datetime_complete
+
+
 def test_pairs_the_backend_skips_are_not_missing(tmp_path: Path) -> None:
     storage = open_storage(storage_url(str(tmp_path / "runs.db")))
     grid = Grid(("toy", "tagger"), ("none", "mixup"), (0,), (4,), applies=BACKEND.applies)

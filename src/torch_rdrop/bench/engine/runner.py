@@ -33,6 +33,7 @@ Guarantees, whatever the number of workers and however often the command is re-r
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import re
@@ -45,6 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from torch_rdrop.bench.engine.spec import (
+    REPLAYED,
     Grid,
     GridPoint,
     ParamSetting,
@@ -298,8 +300,11 @@ def _objective(
             trial.set_user_attr("duplicate_of", other)
             raise optuna.TrialPruned(f"{point.label} is finished or running in trial {other}")
 
-        def on_epoch(epoch: int, value: float, _values: Mapping[str, float]) -> None:
+        def on_epoch(epoch: int, value: float, values: Mapping[str, float]) -> None:
             trial.report(float(value), epoch)
+            if REPLAYED in values:  # trained before a stop: status paces the run after it
+                resumed = {"epochs": epoch + 1, "at": dt.datetime.now().isoformat()}
+                trial.set_user_attr("resumed", resumed)
 
         if started is not None:
             started.append(point)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import optuna
 
 __all__ = [
+    "REPLAYED",
     "UNSET",
     "EpochCallback",
     "FloatRange",
@@ -95,7 +96,12 @@ class TrialSpec:
 EpochCallback = Callable[[int, float, Mapping[str, float]], None]
 """``on_epoch(epoch, value, values)``: called after each epoch (from 0) with the primary metric's
 value on the evaluation split (dev if ``spec.use_dev``) and every per-epoch value by name. It may
-raise (``optuna.TrialPruned``) to stop the run early."""
+raise (``optuna.TrialPruned``) to stop the run early. A run resumed from a snapshot reports its
+epochs trained before the stop again, first, each with :data:`REPLAYED` among its values."""
+
+REPLAYED = "replayed"
+"""The key (value 1.0) in the ``values`` of an epoch that a resumed run reports again: it was
+trained before the run's last start (``rdrop status`` paces the run on the epochs after it)."""
 
 
 @dataclass(frozen=True)

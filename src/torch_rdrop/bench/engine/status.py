@@ -58,24 +58,35 @@ class RunStatus:
     epochs: int | None = None
     value: float | None = None
     failures: int = 0
+    resumed_epoch: int | None = None  # epochs a resumed run had done before its last start
+    resumed_elapsed: float | None = None  # seconds into the trial when it had reported them
 
     @property
     def seconds_left(self) -> float | None:
         """Time left for a running run, from its pace so far (known only when its number of
-        epochs is, from its parameters or its backend, and it has reported one). A run resumed
-        from a snapshot reports the epochs it had done when it starts again, so its estimate
-        runs short.
+        epochs is, from its parameters or its backend, and it has trained one). A run resumed
+        from a snapshot is paced on the epochs it trained since (the first of them may have
+        been part-done, so the estimate can run a little short).
 
         >>> RunStatus("a", "running", elapsed=600.0, epoch=2, epochs=6).seconds_left
         1200.0
         >>> RunStatus("a", "running", elapsed=600.0, epoch=2).seconds_left is None
         True
+        >>> resumed = dict(resumed_epoch=3, resumed_elapsed=20.0)
+        >>> RunStatus("a", "running", elapsed=620.0, epoch=5, epochs=6, **resumed).seconds_left
+        300.0
+        >>> RunStatus("a", "running", elapsed=30.0, epoch=3, epochs=6, **resumed).seconds_left
         """
-        if self.state != "running" or None in (self.elapsed, self.epoch, self.epochs):
+        if self.state != "running" or self.elapsed is None or not self.epoch:
             return None
-        if not self.epoch:
+        if self.epochs is None:
             return None
-        return self.elapsed / self.epoch * max(self.epochs - self.epoch, 0)  # type: ignore[operator]
+        done, spent = self.epoch, self.elapsed
+        if self.resumed_epoch is not None and self.resumed_elapsed is not None:
+            done, spent = done - self.resumed_epoch, spent - self.resumed_elapsed
+        if done <= 0:
+            return None
+        return spent / done * max(self.epochs - self.epoch, 0)
 
 
 @dataclass(frozen=True)
@@ -145,6 +156,11 @@ def _trial_run(
     steps = trial.intermediate_values  # by 0-based epoch index
     last = max(steps) if steps else None
     value = extra.pop("value", None)
+    resumed = trial.user_attrs.get("resumed")
+    if resumed is not None and trial.datetime_start is not None:
+        at = dt.datetime.fromisoformat(resumed["at"])
+        extra.update(resumed_epoch=resumed["epochs"],
+                     resumed_elapsed=(at - trial.datetime_start).total_seconds())  # fmt: skip
     return RunStatus(
         label,
         state,

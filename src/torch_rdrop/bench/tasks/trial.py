@@ -64,6 +64,7 @@ from torch import Tensor, nn
 
 import torch_rdrop
 from torch_rdrop.bench.engine.spec import (
+    REPLAYED,
     EpochCallback,
     FloatRange,
     LiveNames,
@@ -647,7 +648,7 @@ class _Loop:
             return
         watched, losses = self.curves[self.plan.curve], self.curves["train_loss"]
         for epoch, value, loss in zip(self.evaluated_epochs, watched, losses, strict=True):
-            on_epoch(epoch, value, {self.plan.curve: value, "train_loss": loss})
+            on_epoch(epoch, value, {self.plan.curve: value, "train_loss": loss, REPLAYED: 1.0})
 
 
 class _Scoring:
