@@ -75,7 +75,9 @@ class RunStatus:
         >>> resumed = dict(resumed_epoch=3, resumed_elapsed=20.0)
         >>> RunStatus("a", "running", elapsed=620.0, epoch=5, epochs=6, **resumed).seconds_left
         300.0
-        >>> RunStatus("a", "running", elapsed=30.0, epoch=3, epochs=6, **resumed).seconds_left
+        >>> just_resumed = RunStatus("a", "running", elapsed=30.0, epoch=3, epochs=6, **resumed)
+        >>> just_resumed.seconds_left is None  # no epoch trained since
+        True
         """
         if self.state != "running" or self.elapsed is None or not self.epoch:
             return None
