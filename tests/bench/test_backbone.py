@@ -341,7 +341,7 @@ def test_a_stopped_build_resumes_from_its_snapshot(
 ) -> None:
     from safetensors.torch import load_file
 
-    from torch_rdrop.bench.tasks import backbone, trial
+    from torch_rdrop.bench.tasks import backbone, loop_state
 
     resumed_at: list[int] = []
     monkeypatch.setattr(backbone, "SNAPSHOT_SECONDS", 0.0)  # a write after every step
@@ -351,7 +351,7 @@ def test_a_stopped_build_resumes_from_its_snapshot(
         resumed_at.append(-1 if state is None else state["epoch"])
         return state
 
-    monkeypatch.setattr(trial, "load_snapshot", load)
+    monkeypatch.setattr(loop_state, "load_snapshot", load)
 
     recipe = PretrainRecipe(epochs=3, batch_size=32, dev_lines=8)
     whole = build_backbone("toy-charlm", recipe, out=tmp_path / "whole")

@@ -133,7 +133,7 @@ def test_without_a_file_the_run_starts_afresh_and_writes_one(tmp_path) -> None:
 def _stop_within_epoch(monkeypatch, epoch: int, at_write: int) -> None:
     """Make the run stop (as a kill would) right after its ``at_write``-th snapshot written
     within epoch ``epoch`` (0-based)."""
-    from torch_rdrop.bench.tasks import trial
+    from torch_rdrop.bench.tasks import loop_state
 
     writes: list[int] = []
 
@@ -144,7 +144,7 @@ def _stop_within_epoch(monkeypatch, epoch: int, at_write: int) -> None:
             if len(writes) == at_write:
                 raise StoppedError
 
-    monkeypatch.setattr(trial, "save_snapshot", save_then_stop)
+    monkeypatch.setattr(loop_state, "save_snapshot", save_then_stop)
 
 
 @pytest.mark.parametrize("spec", RUNS.values(), ids=RUNS.keys())
@@ -178,7 +178,7 @@ def test_a_snapshot_written_before_epochs_had_progress_still_resumes(tmp_path) -
 
 
 def test_snapshots_are_written_no_more_often_than_asked(tmp_path, monkeypatch) -> None:
-    from torch_rdrop.bench.tasks import trial
+    from torch_rdrop.bench.tasks import loop_state
 
     written: list[tuple[int, int | None]] = []
 
@@ -186,7 +186,7 @@ def test_snapshots_are_written_no_more_often_than_asked(tmp_path, monkeypatch) -
         unfinished = state["unfinished"]
         written.append((state["epoch"], None if unfinished is None else unfinished["at"]))
 
-    monkeypatch.setattr(trial, "save_snapshot", record)
+    monkeypatch.setattr(loop_state, "save_snapshot", record)
     spec = TrialSpec("digits-mlp", "mixup", 8, 1, 1, {"epochs": 2, "batch_size": 32})
     run_trial(spec, snapshot=SnapshotFile(tmp_path / "a.pt", every_seconds=0))
     # 80 training rows in batches of 32: within each epoch after its 1st and 2nd step, then at

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import platform
 import resource
 import time
@@ -64,7 +63,6 @@ from torch import Tensor, nn
 
 import torch_rdrop
 from torch_rdrop.bench.engine.spec import (
-    REPLAYED,
     EpochCallback,
     FloatRange,
     LiveNames,
@@ -84,12 +82,13 @@ from torch_rdrop.bench.tasks.catalog import (
 )
 from torch_rdrop.bench.tasks.data.base import TaggingData
 from torch_rdrop.bench.tasks.fewshot import FewShotSplit, check_train_rows, few_shot
+from torch_rdrop.bench.tasks.loop_state import EpochProgress, LoopState
 from torch_rdrop.bench.tasks.methods import get_method, method_names, methods_by_kind
 from torch_rdrop.bench.tasks.metrics import Predictions, get_metric
 from torch_rdrop.bench.tasks.new_weights import param_groups
 from torch_rdrop.bench.tasks.precision import check_precision, training_precision
 from torch_rdrop.bench.tasks.recipes import SELECT_RULES, budget_recipe, recorded_recipe
-from torch_rdrop.bench.tasks.snapshot import load_snapshot, run_identity, save_snapshot
+from torch_rdrop.bench.tasks.scoring import Scoring
 from torch_rdrop.regularizers import build_regularizer
 from torch_rdrop.schedules import SigmoidRampup
 from torch_rdrop.wrapper import default_logits
@@ -460,7 +459,7 @@ def _train(
     data, encoder = _prepared(task)
     _reset_peak_memory()  # the peak of this trial, not of the runs before it in the process
     semi = bool(settings["semi_supervised"])
-    plan = _Scoring(task, spec, settings)
+    plan = Scoring(task, spec, settings)
     split = few_shot(
         data, spec.shots, spec.data_seed, dev_shots=plan.dev_shots, semi_supervised=semi,
         rare=task.rare, train_rows=settings["train_rows"],
@@ -484,11 +483,11 @@ def _train(
         if semi
         else None
     )
-    loop = _Loop(model, optimizer, method, order, plan, unlabelled)
+    loop = LoopState(model, optimizer, method, order, plan, unlabelled)
     if snapshot is not None:
         loop.resume(snapshot, spec, on_epoch)
     for epoch in range(loop.epoch, settings["epochs"]):
-        progress = loop.unfinished or _EpochProgress(order.permutation(split.train))
+        progress = loop.unfinished or EpochProgress(order.permutation(split.train))
         loop.unfinished = None
         model.train()
         while progress.at < len(progress.rows):
@@ -524,189 +523,6 @@ def _train(
     return _result(task, final, loop.curves, loop.seconds)
 
 
-@dataclasses.dataclass
-class _EpochProgress:
-    """How far an epoch got: its shuffled training rows, how many of them were trained on, the
-    mean loss of each step and the training seconds so far."""
-
-    rows: np.ndarray
-    at: int = 0
-    losses: list[float] = dataclasses.field(default_factory=list)
-    seconds: float = 0.0
-
-    def step(self, rows: int, loss: float, seconds: float) -> None:
-        """Count an optimizer step on the next ``rows`` rows."""
-        self.at += rows
-        self.losses.append(loss)
-        self.seconds += seconds
-
-    def to_state(self) -> dict[str, Any]:
-        """The progress as a snapshot holds it (tensors, numbers and lists)."""
-        return {
-            "rows": torch.from_numpy(self.rows), "at": self.at, "losses": self.losses,
-            "seconds": self.seconds,
-        }  # fmt: skip
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> _EpochProgress:
-        """The progress :meth:`to_state` saved."""
-        rows = state["rows"].numpy()
-        return cls(rows, int(state["at"]), list(state["losses"]), float(state["seconds"]))
-
-
-class _Loop:
-    """The state of a training loop that a snapshot holds: the epoch to start from (and how far
-    it got, when the snapshot was written within it), the steps and training seconds so far, the
-    learning curves, and every object with a state of its own (weights, optimizer moments, the
-    data-order generator, the torch random stream, the method's step, the dev scores and best
-    checkpoint, the unlabelled pool's order)."""
-
-    def __init__(
-        self,
-        model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        method: Any,
-        order: np.random.Generator,
-        plan: _Scoring,
-        unlabelled: _Unlabelled | None,
-    ) -> None:
-        self.model, self.optimizer, self.method, self.order = model, optimizer, method, order
-        self.plan, self.unlabelled = plan, unlabelled
-        self.epoch, self.steps, self.seconds, self.unsaved = 0, 0, 0.0, 0.0
-        self.curves: dict[str, list[float]] = {plan.curve: [], "train_loss": []}
-        self.evaluated_epochs: list[int] = []
-        self.unfinished: _EpochProgress | None = None  # of epoch ``self.epoch``, when resumed
-
-    def stepped(self, seconds: float) -> None:
-        """Count an optimizer step that took ``seconds``."""
-        self.steps += 1
-        self.unsaved += seconds
-
-    def trained(self, epoch: int, seconds: float) -> None:
-        """Count an epoch of training that took ``seconds`` (evaluation is not counted)."""
-        self.epoch = epoch + 1
-        self.seconds += seconds
-
-    def evaluated(self, epoch: int, value: float, train_loss: float) -> dict[str, float]:
-        """Record the watched score and the mean training loss after ``epoch``."""
-        self.curves[self.plan.curve].append(value)
-        self.curves["train_loss"].append(train_loss)  # at the evaluated epochs
-        self.evaluated_epochs.append(epoch)
-        self.plan.observe(self.model, epoch, value)
-        return {self.plan.curve: value, "train_loss": train_loss}
-
-    def save(
-        self,
-        snapshot: SnapshotFile,
-        spec: TrialSpec,
-        last: bool = False,
-        unfinished: _EpochProgress | None = None,
-    ) -> None:
-        """Write the snapshot if ``every_seconds`` of training passed since the last, or
-        ``last``; ``unfinished``: the progress of the epoch under way (written within it)."""
-        if not last and self.unsaved < snapshot.every_seconds:
-            return
-        unlabelled = self.unlabelled
-        state = {
-            "epoch": self.epoch, "steps": self.steps, "seconds": self.seconds,
-            "curves": self.curves, "evaluated_epochs": self.evaluated_epochs,
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "order": self.order.bit_generator.state, "torch_rng": torch.get_rng_state(),
-            "method_step": self.method.step, "scoring": self.plan.snapshot(),
-            "unlabelled": None if unlabelled is None else {
-                "order": torch.from_numpy(unlabelled.order), "at": unlabelled.at,
-                "step": unlabelled.method.step,
-            },
-            "unfinished": None if unfinished is None else unfinished.to_state(),
-        }  # fmt: skip
-        save_snapshot(snapshot.path, run_identity(spec), state)
-        self.unsaved = 0.0
-
-    def resume(
-        self, snapshot: SnapshotFile, spec: TrialSpec, on_epoch: EpochCallback | None
-    ) -> None:
-        """Take the state of ``snapshot`` if it exists, and report its evaluated epochs again
-        (to a new trial of the store) through ``on_epoch``."""
-        state = load_snapshot(snapshot.path, run_identity(spec))
-        if state is None:
-            return
-        self.epoch, self.steps, self.seconds = state["epoch"], state["steps"], state["seconds"]
-        self.curves, self.evaluated_epochs = state["curves"], state["evaluated_epochs"]
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.order.bit_generator.state = state["order"]
-        torch.set_rng_state(state["torch_rng"])
-        self.method.set_step(state["method_step"])
-        self.plan.restore(state["scoring"])
-        if self.unlabelled is not None:
-            pool = state["unlabelled"]
-            self.unlabelled.order, self.unlabelled.at = pool["order"].numpy(), pool["at"]
-            self.unlabelled.method.set_step(pool["step"])
-        unfinished = state.get("unfinished")  # absent from snapshots of layout 1
-        self.unfinished = None if unfinished is None else _EpochProgress.from_state(unfinished)
-        if on_epoch is None:
-            return
-        watched, losses = self.curves[self.plan.curve], self.curves["train_loss"]
-        for epoch, value, loss in zip(self.evaluated_epochs, watched, losses, strict=True):
-            on_epoch(epoch, value, {self.plan.curve: value, "train_loss": loss, REPLAYED: 1.0})
-
-
-class _Scoring:
-    """Which split a run watches, which checkpoint it keeps, and what it scores at the end.
-
-    ``select="last"`` without a dev split watches the test split after every evaluated epoch and
-    reports the last value (the protocol of the short-recipe studies). With a dev split
-    (``select="best"``, ``score_on="dev"`` or ``spec.use_dev``) the dev split is watched; with
-    ``select="best"`` the best dev checkpoint is kept and restored. The test split is scored
-    once at the end, unless the run scores dev only.
-    """
-
-    def __init__(self, task: Task, spec: TrialSpec, settings: dict[str, Any]) -> None:
-        self.metric = task.metric
-        self.greater = task.higher_is_better
-        self.best = settings["select"] == "best"
-        self.dev_only = spec.use_dev or settings["score_on"] == "dev"
-        uses_dev = self.best or self.dev_only
-        self.dev_shots = int(settings["dev_shots"]) if uses_dev else 0
-        self.curve = f"dev_{task.metric}" if uses_dev else task.metric
-        self.scores: list[float] = []
-        self.best_epoch, self.best_value = 0, math.nan
-        self.state: dict[str, Tensor] | None = None
-
-    def observe(self, model: nn.Module, epoch: int, value: float) -> None:
-        """Record the score after ``epoch``; keep a copy of the weights if it is the best yet."""
-        improved = not self.scores or (
-            value > max(self.scores) if self.greater else value < min(self.scores)
-        )
-        self.scores.append(value)
-        if self.best and improved:
-            self.best_epoch, self.best_value = epoch + 1, value
-            self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-    def snapshot(self) -> dict[str, Any]:
-        """The scores so far and the best checkpoint (for :class:`_Loop`'s snapshot)."""
-        return {"scores": self.scores, "best_epoch": self.best_epoch,
-                "best_value": self.best_value, "state": self.state}  # fmt: skip
-
-    def restore(self, saved: dict[str, Any]) -> None:
-        """Take back what :meth:`snapshot` gave."""
-        self.scores, self.state = list(saved["scores"]), saved["state"]
-        self.best_epoch, self.best_value = int(saved["best_epoch"]), float(saved["best_value"])
-
-    def final(self, score_test: Callable[[], float], model: nn.Module) -> dict[str, float]:
-        """The final metrics; restores the best checkpoint first under ``select="best"``."""
-        if self.best and self.state is not None:
-            model.load_state_dict(self.state)
-        watched = self.best_value if self.best else self.scores[-1]
-        if self.curve == self.metric:  # test watched, last epoch reported
-            return {self.metric: watched}
-        final = {f"dev_{self.metric}": watched}
-        if self.best:
-            final["best_epoch"] = float(self.best_epoch)
-        final[self.metric] = watched if self.dev_only else float(score_test())
-        return final
-
-
 def _result(
     task: Task, final: dict[str, float], curves: dict[str, list[float]], seconds: float
 ) -> TrialResult:
@@ -727,7 +543,7 @@ def _fit(
     """Fit a fit/predict family once on the K-shot split; score it like a trained model."""
     data, _ = _prepared(task)
     _reset_peak_memory()
-    plan = _Scoring(task, spec, settings)
+    plan = Scoring(task, spec, settings)
     split = few_shot(
         data, spec.shots, spec.data_seed, dev_shots=plan.dev_shots, rare=task.rare,
         train_rows=settings["train_rows"],
@@ -781,7 +597,7 @@ too few: '8' has 139, ...
     if found.rare != "error":
         return
     spec = TrialSpec(task, "none", shots, 0, 0, dict(params or {}), use_dev)
-    dev = _Scoring(found, spec, _settings(found, spec)[0]).dev_shots
+    dev = Scoring(found, spec, _settings(found, spec)[0]).dev_shots
     try:
         check_shots(found.load(), shots, dev)
     except ValueError as exc:
