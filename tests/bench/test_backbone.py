@@ -391,9 +391,9 @@ def test_unbuilt_backbone_names_the_build_command(cache_dir: Path) -> None:
 
 
 def test_backbone_commands(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from torch_rdrop import cli
+    from torch_rdrop.cli import common
 
-    monkeypatch.setattr(cli.console, "width", 400)  # a table row on one line
+    monkeypatch.setattr(common.console, "width", 400)  # a table row on one line
     runner = CliRunner()
     listed = runner.invoke(app, ["backbone", "list"])
     assert listed.exit_code == 0, listed.output

@@ -18,9 +18,8 @@ from typer.testing import CliRunner
 
 from bench.test_your_own_data_doc import QUEUES, write_rows
 from bench.tiny_checkpoints import bart_checkpoint, bert_checkpoint
-from torch_rdrop import cli
 from torch_rdrop.bench.tasks import TASKS
-from torch_rdrop.cli import app
+from torch_rdrop.cli import app, common
 
 runner = CliRunner()
 WORDS = [w for ws in QUEUES.values() for w in ws]
@@ -137,7 +136,7 @@ def test_a_lower_is_better_metric_keeps_its_direction_in_the_report(tmp_path: Pa
 
 def test_rdrop_tasks_shows_a_task_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     task = checkpoint_task(tmp_path)
-    monkeypatch.setattr(cli.console, "_width", 400)  # one table row per line
+    monkeypatch.setattr(common.console, "_width", 400)  # one table row per line
     result = runner.invoke(app, ["tasks", "--tasks", str(task)])
     assert result.exit_code == 0, result.output
     line = next(line for line in result.output.splitlines() if "tickets" in line)

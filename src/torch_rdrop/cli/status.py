@@ -1,0 +1,125 @@
+"""``rdrop status``: where a store's studies stand, one line per study or each study's runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from torch_rdrop.bench.engine.spec import TrialBackend, load_backend
+from torch_rdrop.cli.common import (
+    DEFAULT_BACKEND,
+    BackendOpt,
+    CommandError,
+    StorageOpt,
+    _clean_errors,
+    _open_existing,
+    _table,
+    console,
+)
+
+if TYPE_CHECKING:
+    from torch_rdrop.bench.engine.status import StudyStatus
+
+__all__ = ["status"]
+
+
+def _duration(seconds: float | None) -> str:
+    """``'2h 05m'``, ``'4m 10s'`` or ``'-'``."""
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+
+
+def _when(moment: Any) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M")
+
+
+def _status_backend(ref: str) -> TrialBackend | None:
+    try:
+        return load_backend(ref)
+    except ValueError:
+        return None  # the store is still readable: grids then count every (task, method) pair
+
+
+def _overview_table(statuses: Sequence[StudyStatus]) -> Table:
+    columns = ("study", "kind", "done", "of", "running", "stalled", "missing", "failed",
+               "last activity")  # fmt: skip
+    rows = [
+        {
+            "study": s.study,
+            "kind": s.kind,
+            "done": s.finished,
+            "of": "-" if s.total is None else s.total,
+            "running": s.count("running"),
+            "stalled": s.count("stalled"),
+            "missing": s.missing,
+            "failed": s.failed_trials,
+            "last activity": _when(s.last_activity),
+        }
+        for s in statuses
+    ]
+    return _table("studies (failed: failed trials, each run again)", rows, columns, figures=True)
+
+
+def _runs_table(status: StudyStatus, all_runs: bool) -> Table | str:
+    columns = ("run", "state", "epoch", "score", "elapsed", "left", "failures", "worker")
+    rows = []
+    for run in status.runs:
+        if run.state == "finished" and not all_runs:
+            continue
+        epoch = "-" if run.epoch is None else str(run.epoch)
+        if run.epochs is not None and run.state != "finished":
+            epoch = f"{'0' if run.epoch is None else run.epoch}/{run.epochs}"
+        rows.append({
+            "run": run.label, "state": run.state, "epoch": epoch,
+            "worker": "-" if run.trial is None else f"#{run.trial} {run.worker or '?'}",
+            "score": "-" if run.value is None else f"{run.value:.4f}",
+            "elapsed": _duration(run.elapsed), "left": _duration(run.seconds_left),
+            "failures": run.failures,
+        })  # fmt: skip
+    total = "" if status.total is None else f" of {status.total}"
+    title = (f"{status.study}: {status.finished}{total} finished, {status.count('running')} "
+             f"running, {status.count('stalled')} stalled, {status.missing} missing")  # fmt: skip
+    if not rows:
+        return f"{title} (--all lists the finished runs)"
+    return _table(title, rows, columns, figures=True)
+
+
+def status(
+    storage: StorageOpt = "rdrop-bench.db",
+    study: Annotated[
+        str | None,
+        typer.Option(
+            help="Study names, comma-separated: list their runs. Without it, one line per study."
+        ),
+    ] = None,
+    all_runs: Annotated[
+        bool, typer.Option("--all", help="With --study, list the finished runs too.")
+    ] = False,
+    backend: BackendOpt = DEFAULT_BACKEND,
+) -> None:
+    """Where a store's studies stand: finished, running (epoch, score, time left), stalled
+    (its worker stopped: the next bench reruns it) and missing runs. Reads only."""
+    with _clean_errors():
+        from torch_rdrop.bench.engine.status import store_status, study_status
+        from torch_rdrop.bench.engine.store import store_errors
+
+        url, store = _open_existing(storage)
+        chosen = _status_backend(backend)
+        # piped into a file or a log, the tables keep whole lines instead of 80 columns
+        out = console if console.is_terminal else Console(width=160, highlight=False)
+        with store_errors(url):
+            if study is None:
+                out.print(_overview_table(store_status(store, chosen)))
+                return
+            names = [name.strip() for name in study.split(",")]
+            if any(not name for name in names):
+                raise CommandError(f"study: expected comma-separated names, got {study!r}")
+            for name in names:
+                out.print(_runs_table(study_status(store, name, chosen), all_runs))
