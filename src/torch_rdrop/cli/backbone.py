@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from torch_rdrop.cli.common import _clean_errors, _table, console
+from torch_rdrop.cli.common import clean_errors, console, rows_table
 
 __all__ = ["backbone_app"]
 
@@ -47,7 +47,7 @@ def backbone_build(
     ] = None,
 ) -> None:
     """Pretrain a backbone and write its checkpoint folder (model, tokenizer, provenance.json)."""
-    with _clean_errors():
+    with clean_errors():
         import dataclasses
 
         from torch_rdrop.bench.tasks import check_data
@@ -85,9 +85,9 @@ def backbone_build(
 @backbone_app.command("list")
 def backbone_list() -> None:
     """The backbones: folder, built or not, the perplexities recorded when they were built."""
-    with _clean_errors():
+    with clean_errors():
         from torch_rdrop.bench.tasks.backbone import backbone_rows
 
         columns = ("name", "built", "dev perplexity", "test perplexity", "built on", "folder",
                    "tasks")  # fmt: skip
-        console.print(_table("backbones", backbone_rows(), columns))
+        console.print(rows_table("backbones", backbone_rows(), columns))

@@ -33,7 +33,7 @@ from torch_rdrop.bench.engine.spec import (
 )
 from torch_rdrop.bench.engine.store import StoreOptions, display_url, open_storage, storage_url
 from torch_rdrop.bench.tasks.methods import method_names
-from torch_rdrop.cli.checks import _backend, _check_data, _check_grid_shots, _known_methods
+from torch_rdrop.cli.checks import check_data, check_grid_shots, known_methods, trial_backend
 from torch_rdrop.cli.common import (
     DEFAULT_BACKEND,
     BackendOpt,
@@ -42,8 +42,8 @@ from torch_rdrop.cli.common import (
     HeartbeatOpt,
     ParamOpt,
     StorageOpt,
-    _clean_errors,
-    _command_line,
+    clean_errors,
+    command_line,
     console,
 )
 
@@ -100,7 +100,7 @@ def _results_table(records: list[RunRecord], limit: int = 24) -> Table:
     return table
 
 
-def _run_bench(
+def run_bench(
     backend: TrialBackend,
     grid: Grid,
     storage: str,
@@ -151,7 +151,7 @@ def _run_bench(
     start = time.perf_counter()
     with store_errors(url), live:
         records = run_grid(
-            store, study, grid, backend, on_progress=on_progress, command=_command_line(ctx),
+            store, study, grid, backend, on_progress=on_progress, command=command_line(ctx),
             snapshots=snapshots, snapshot_seconds=60 * snapshot_minutes, max_runs=max_runs,
         )  # fmt: skip
     seconds = time.perf_counter() - start
@@ -202,19 +202,19 @@ def bench(
     ] = None,
 ) -> None:
     """Run a benchmark grid (task x method x K x seed); re-running resumes where it stopped."""
-    with _clean_errors():
-        chosen = _backend(backend, methods)
+    with clean_errors():
+        chosen = trial_backend(backend, methods)
         grid = Grid(
             tasks=chosen.parse_tasks(tasks),
             methods=parse_names(methods, chosen.methods, "methods"),
             seeds=parse_seeds(seeds),
             shots=parse_shots(shots),
-            params=parse_params(param or [], methods=_known_methods(chosen)),
+            params=parse_params(param or [], methods=known_methods(chosen)),
             applies=chosen.applies,
         )
-        _check_data(chosen, grid.tasks)
+        check_data(chosen, grid.tasks)
         _check_trials(chosen, grid)
-        _check_grid_shots(chosen, grid)
+        check_grid_shots(chosen, grid)
         options = StoreOptions(heartbeat_interval=heartbeat_interval, grace_period=grace_period)
-        _run_bench(chosen, grid, storage, study, options, ctx, snapshots, snapshot_minutes,
+        run_bench(chosen, grid, storage, study, options, ctx, snapshots, snapshot_minutes,
                    max_runs)  # fmt: skip

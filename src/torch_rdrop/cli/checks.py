@@ -10,16 +10,16 @@ from torch_rdrop.bench.tasks.methods import method_names
 from torch_rdrop.cli.common import CommandError
 
 
-def _known_methods(backend: TrialBackend) -> tuple[str, ...]:
+def known_methods(backend: TrialBackend) -> tuple[str, ...]:
     """The registered methods, then any other method the backend runs."""
     registered = method_names()
     return registered + tuple(m for m in backend.methods if m not in registered)
 
 
-def _backend(ref: str, methods: str | None = None) -> TrialBackend:
+def trial_backend(ref: str, methods: str | None = None) -> TrialBackend:
     backend = load_backend(ref)
     if methods is not None:
-        chosen = parse_names(methods, _known_methods(backend), "methods")
+        chosen = parse_names(methods, known_methods(backend), "methods")
         unsupported = [m for m in chosen if m not in backend.methods]
         if unsupported:
             raise CommandError(
@@ -29,7 +29,7 @@ def _backend(ref: str, methods: str | None = None) -> TrialBackend:
     return backend
 
 
-def _check_data(backend: TrialBackend, tasks: tuple[str, ...]) -> None:
+def check_data(backend: TrialBackend, tasks: tuple[str, ...]) -> None:
     """Read every task's data before anything is stored; one error line for all that fail."""
     if backend.check_data is None:
         return
@@ -43,7 +43,7 @@ def _check_data(backend: TrialBackend, tasks: tuple[str, ...]) -> None:
         raise CommandError("; ".join(problems))
 
 
-def _check_shots(
+def check_shots(
     backend: TrialBackend,
     tasks: tuple[str, ...],
     shots: tuple[int | None, ...],
@@ -66,8 +66,8 @@ def _check_shots(
         raise CommandError("; ".join(problems))
 
 
-def _check_grid_shots(backend: TrialBackend, grid: Grid) -> None:
-    """:func:`_check_shots` for every distinct setting of ``grid`` (a run's parameters can ask
+def check_grid_shots(backend: TrialBackend, grid: Grid) -> None:
+    """:func:`check_shots` for every distinct setting of ``grid`` (a run's parameters can ask
     for a dev split carved from the training data)."""
     seen: set[str] = set()
     for point in grid.points():
@@ -75,4 +75,4 @@ def _check_grid_shots(backend: TrialBackend, grid: Grid) -> None:
         key = repr(sorted(params.items()))
         if key not in seen:
             seen.add(key)
-            _check_shots(backend, grid.tasks, grid.shots, params)
+            check_shots(backend, grid.tasks, grid.shots, params)

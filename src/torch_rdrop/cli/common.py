@@ -39,7 +39,7 @@ class CommandError(Exception):
 
 
 @contextlib.contextmanager
-def _clean_errors() -> Iterator[None]:
+def clean_errors() -> Iterator[None]:
     """Bad input, storage trouble and missing extras become one ``error:`` line, exit 1."""
     try:
         yield
@@ -72,7 +72,7 @@ GraceOpt = Annotated[
 ]
 
 
-def _command_line(ctx: typer.Context | None) -> str:
+def command_line(ctx: typer.Context | None) -> str:
     """The command being run, as a user would type it: ``rdrop bench --tasks ...`` with every
     option that differs from its default (rebuilt from the parsed options, not ``sys.argv``),
     but ``--max-runs``: the command a report prints must fill the whole study."""
@@ -93,14 +93,15 @@ def _command_line(ctx: typer.Context | None) -> str:
     return shlex.join(words)
 
 
-def _open_existing(storage: str) -> tuple[str, Any]:
+def open_existing(storage: str) -> tuple[str, Any]:
+    """The URL and the opened storage of ``storage``; an error when its SQLite file is missing."""
     url = storage_url(storage)
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
         raise CommandError(f"storage {display_url(url)} does not exist: run `rdrop bench` first")
     return url, open_storage(url)
 
 
-def _table(
+def rows_table(
     title: str, rows: list[dict[str, Any]], columns: tuple[str, ...], figures: bool = False
 ) -> Table:
     """Rows as a table; with ``figures``, only the first column (names) folds and the others

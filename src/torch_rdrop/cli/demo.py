@@ -10,10 +10,10 @@ import typer
 
 from torch_rdrop.bench.engine.spec import Grid, parse_params, parse_seeds, parse_shots
 from torch_rdrop.bench.engine.store import StoreOptions
-from torch_rdrop.cli.bench import _run_bench
-from torch_rdrop.cli.checks import _backend, _check_data, _check_grid_shots
-from torch_rdrop.cli.common import DEFAULT_BACKEND, StorageOpt, _clean_errors
-from torch_rdrop.cli.report import _write_report
+from torch_rdrop.cli.bench import run_bench
+from torch_rdrop.cli.checks import check_data, check_grid_shots, trial_backend
+from torch_rdrop.cli.common import DEFAULT_BACKEND, StorageOpt, clean_errors
+from torch_rdrop.cli.report import write_study_report
 
 __all__ = ["demo"]
 
@@ -53,7 +53,7 @@ def demo(
     first table says whether each model beat it. The runs share the CPU threads torch was given
     between ``workers`` processes (this one and ``rdrop bench`` helpers on the same store).
     """
-    with _clean_errors():
+    with clean_errors():
         import torch
 
         from torch_rdrop.bench.engine.workers import (
@@ -63,7 +63,7 @@ def demo(
         )
         from torch_rdrop.bench.tasks.reference.score import reference_task
 
-        backend = _backend(DEFAULT_BACKEND, ",".join(DEMO_METHODS))
+        backend = trial_backend(DEFAULT_BACKEND, ",".join(DEMO_METHODS))
         chosen = backend.parse_tasks(tasks)
         references = tuple(r for r in dict.fromkeys(map(reference_task, chosen)) if r not in chosen)
         threads = torch.get_num_threads()
@@ -81,16 +81,16 @@ def demo(
             params=parse_params(params),
             applies=backend.applies,
         )
-        _check_data(backend, grid.tasks)
-        _check_grid_shots(backend, grid)
+        check_data(backend, grid.tasks)
+        check_grid_shots(backend, grid)
         same_grid = ["--tasks", ",".join(grid.tasks), "--methods", ",".join(DEMO_METHODS),
                      "--seeds", seeds, "--shots", str(shots), "--storage", storage,
                      "--study", "demo"]  # fmt: skip
         same_grid += [arg for p in params for arg in ("--param", p)]
         helpers = start_bench_workers(same_grid, count - 1)
         try:
-            _run_bench(backend, grid, storage, "demo", StoreOptions())
+            run_bench(backend, grid, storage, "demo", StoreOptions())
             finish_bench_workers(helpers)
         finally:
             stop_bench_workers(helpers)
-        _write_report(storage, "demo", out)
+        write_study_report(storage, "demo", out)

@@ -14,10 +14,10 @@ from torch_rdrop.bench.engine.store import display_url
 from torch_rdrop.cli.common import (
     CommandError,
     StorageOpt,
-    _clean_errors,
-    _command_line,
-    _open_existing,
+    clean_errors,
+    command_line,
     console,
+    open_existing,
 )
 
 __all__ = ["report"]
@@ -53,7 +53,7 @@ def report(
     ] = None,
 ) -> None:
     """Write report.md, runs.csv and PNG plots from the finished runs of a study (or several)."""
-    with _clean_errors():
+    with clean_errors():
         names = [name.strip() for name in study.split(",")]
         later = [name.strip() for name in appendix.split(",")] if appendix else []
         missing = [name for name in later if name not in names]
@@ -62,10 +62,10 @@ def report(
         if appendix_note is not None and not later:
             raise CommandError("--appendix-note needs --appendix (the studies it introduces)")
         if len(names) == 1 and preface is None and title is None and not later:
-            _write_report(storage, study, out)
+            write_study_report(storage, study, out)
         else:
             heading = title or "R-Drop benchmark results"
-            _write_book(storage, names, out, heading, preface, _command_line(ctx),
+            _write_book(storage, names, out, heading, preface, command_line(ctx),
                         later, appendix_note or "")  # fmt: skip
 
 
@@ -87,7 +87,7 @@ def _write_book(
     if preface is not None and not preface.is_file():
         raise CommandError(f"preface {str(preface)!r} is not a file")
     text = preface.read_text(encoding="utf-8") if preface is not None else ""
-    url, store = _open_existing(storage)
+    url, store = open_existing(storage)
     with store_errors(url):
         sections = [load_section(store, name) for name in names]
     paths = write_book(
@@ -100,11 +100,11 @@ def _write_book(
         console.print(f"wrote {path}")
 
 
-def _write_report(storage: str, study: str, out: Path) -> None:
+def write_study_report(storage: str, study: str, out: Path) -> None:
     from torch_rdrop.bench.engine.store import store_errors
     from torch_rdrop.bench.report.grid import build_report, load_runs, write_report
 
-    url, store = _open_existing(storage)
+    url, store = open_existing(storage)
     with store_errors(url):
         records, complete = load_runs(store, study)
     notes = [

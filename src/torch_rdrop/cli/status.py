@@ -15,10 +15,10 @@ from torch_rdrop.cli.common import (
     BackendOpt,
     CommandError,
     StorageOpt,
-    _clean_errors,
-    _open_existing,
-    _table,
+    clean_errors,
     console,
+    open_existing,
+    rows_table,
 )
 
 if TYPE_CHECKING:
@@ -64,7 +64,9 @@ def _overview_table(statuses: Sequence[StudyStatus]) -> Table:
         }
         for s in statuses
     ]
-    return _table("studies (failed: failed trials, each run again)", rows, columns, figures=True)
+    return rows_table(
+        "studies (failed: failed trials, each run again)", rows, columns, figures=True
+    )
 
 
 def _runs_table(status: StudyStatus, all_runs: bool) -> Table | str:
@@ -88,7 +90,7 @@ def _runs_table(status: StudyStatus, all_runs: bool) -> Table | str:
              f"running, {status.count('stalled')} stalled, {status.missing} missing")  # fmt: skip
     if not rows:
         return f"{title} (--all lists the finished runs)"
-    return _table(title, rows, columns, figures=True)
+    return rows_table(title, rows, columns, figures=True)
 
 
 def status(
@@ -106,11 +108,11 @@ def status(
 ) -> None:
     """Where a store's studies stand: finished, running (epoch, score, time left), stalled
     (its worker stopped: the next bench reruns it) and missing runs. Reads only."""
-    with _clean_errors():
+    with clean_errors():
         from torch_rdrop.bench.engine.status import store_status, study_status
         from torch_rdrop.bench.engine.store import store_errors
 
-        url, store = _open_existing(storage)
+        url, store = open_existing(storage)
         chosen = _status_backend(backend)
         # piped into a file or a log, the tables keep whole lines instead of 80 columns
         out = console if console.is_terminal else Console(width=160, highlight=False)

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from torch_rdrop.bench.engine.spec import UNSET, parse_params, parse_seeds, parse_shots
 from torch_rdrop.bench.engine.store import StoreOptions, open_storage, storage_url
-from torch_rdrop.cli.checks import _backend, _check_data, _check_shots, _known_methods
+from torch_rdrop.cli.checks import check_data, check_shots, known_methods, trial_backend
 from torch_rdrop.cli.common import (
     DEFAULT_BACKEND,
     BackendOpt,
@@ -18,8 +18,8 @@ from torch_rdrop.cli.common import (
     HeartbeatOpt,
     ParamOpt,
     StorageOpt,
-    _clean_errors,
-    _command_line,
+    clean_errors,
+    command_line,
     console,
 )
 
@@ -48,8 +48,8 @@ def sweep(
     from torch_rdrop.bench.engine.store import store_errors
     from torch_rdrop.bench.engine.sweep import SweepSummary, run_sweep
 
-    with _clean_errors():
-        chosen = _backend(backend, method)
+    with clean_errors():
+        chosen = trial_backend(backend, method)
         names = chosen.parse_tasks(task)
         if len(names) != 1:
             raise CommandError(f"task: a sweep tunes on one task, got {task!r}")
@@ -58,7 +58,7 @@ def sweep(
         if len(k) != 1:
             raise CommandError(f"shots: a sweep takes one K, got {shots!r}")
         fixed: dict[str, Any] = {}
-        for setting in parse_params(param or [], methods=_known_methods(chosen)):
+        for setting in parse_params(param or [], methods=known_methods(chosen)):
             if len(setting.values) != 1 or setting.method not in (None, method):
                 raise CommandError(
                     f"param: a sweep takes fixed NAME=VALUE for {method}, got {setting}"
@@ -70,8 +70,8 @@ def sweep(
                 )
             fixed[setting.name] = setting.values[0]
         name = study or f"sweep-{task_name}-{method}"
-        _check_data(chosen, (task_name,))
-        _check_shots(chosen, (task_name,), k, fixed, use_dev=True)
+        check_data(chosen, (task_name,))
+        check_shots(chosen, (task_name,), k, fixed, use_dev=True)
         url = storage_url(storage)
         options = StoreOptions(heartbeat_interval=heartbeat_interval, grace_period=grace_period)
 
@@ -93,7 +93,7 @@ def sweep(
                 n_trials=trials,
                 fixed=fixed,
                 on_trial=on_trial,
-                command=_command_line(ctx),
+                command=command_line(ctx),
             )
         table = Table(title=f"sweep {name!r}: best trials (mean dev metric)", title_justify="left")
         for column in ("trial", "value", "params"):

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from torch_rdrop.bench.engine.spec import load_backend
-from torch_rdrop.cli.common import DEFAULT_BACKEND, _clean_errors, _table, console
+from torch_rdrop.cli.common import DEFAULT_BACKEND, clean_errors, console, rows_table
 
 __all__ = ["tasks"]
 
@@ -23,7 +23,7 @@ def tasks(
     ] = None,
 ) -> None:
     """List what is registered: data sets, model families, tasks, methods and metrics."""
-    with _clean_errors():
+    with clean_errors():
         from torch_rdrop.bench.tasks import DATASETS, FAMILIES, METHODS, METRICS, task_rows
 
         if tasks is not None:
@@ -34,7 +34,7 @@ def tasks(
              "source": d.source.package if d.source else "-", "area": d.area}
             for d in DATASETS.values()
         ]  # fmt: skip
-        console.print(_table("data sets", datasets, ("name", "kind", "language", "metric",
+        console.print(rows_table("data sets", datasets, ("name", "kind", "language", "metric",
                                                      "source", "area")))  # fmt: skip
         families = [
             {"name": f.name, "model": f.description, "kinds": ", ".join(f.kinds),
@@ -43,11 +43,11 @@ def tasks(
              f"{f.epochs} epochs, batch {f.batch_size}, lr {f.lr:g}, dropout {f.dropout:g}"}
             for f in FAMILIES.values()
         ]  # fmt: skip
-        console.print(_table("model families", families, ("name", "model", "kinds", "reads",
+        console.print(rows_table("model families", families, ("name", "model", "kinds", "reads",
                                                           "recipe")))  # fmt: skip
         columns = ("name", "kind", "language", "model", "source", "size", "classes", "metric",
                    "licence")  # fmt: skip
-        console.print(_table("benchmark tasks", task_rows(load=load), columns))
+        console.print(rows_table("benchmark tasks", task_rows(load=load), columns))
         console.print(
             "Any data set with a model family that reads it is a task too: DATASET-FAMILY "
             "(e.g. mr-lstm); `--tasks all` runs the tasks listed above."
@@ -55,20 +55,20 @@ def tasks(
         from torch_rdrop.bench.tasks.recipes import recipe_rows
 
         if rows := recipe_rows():
-            console.print(_table("recipes chosen on dev (used unless a run sets its own)",
+            console.print(rows_table("recipes chosen on dev (used unless a run sets its own)",
                                  rows, tuple(rows[0])))  # fmt: skip
         methods = [
             {"name": m.name, "kinds": ", ".join(m.kinds), "description": m.description,
              "sweep searches": ", ".join(r.name for r in m.search_space)}
             for m in METHODS.values()
         ]  # fmt: skip
-        console.print(_table("methods", methods, ("name", "kinds", "description",
+        console.print(rows_table("methods", methods, ("name", "kinds", "description",
                                                   "sweep searches")))  # fmt: skip
         metrics = [
             {"name": m.name, "better": "higher" if m.higher_is_better else "lower"}
             for m in METRICS.values()
         ]
-        console.print(_table("metrics", metrics, ("name", "better")))
+        console.print(rows_table("metrics", metrics, ("name", "better")))
 
 
 def _show_tasks(names: tuple[str, ...], load: bool) -> None:
@@ -86,4 +86,4 @@ def _show_tasks(names: tuple[str, ...], load: bool) -> None:
         row["task file"] = task.origin or "-"
     columns = ("name", "kind", "language", "model", "source", "size", "classes", "metric",
                "better", "recipe", "task file")  # fmt: skip
-    console.print(_table("tasks", rows, columns))
+    console.print(rows_table("tasks", rows, columns))
