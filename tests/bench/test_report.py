@@ -10,7 +10,7 @@ import pytest
 from torch_rdrop.bench.engine.runner import RunRecord
 from torch_rdrop.bench.engine.spec import GridPoint, TrialResult
 from torch_rdrop.bench.report import build_report, write_report
-from torch_rdrop.bench.report.grid import grid_markdown
+from torch_rdrop.bench.report.grid_markdown import grid_markdown
 
 # task "t", K=8: seeds 0-2. none 0.60 0.70 0.65; rdrop 0.66 0.74 0.71; mixup 0.58 0.69 0.66
 VALUES = {

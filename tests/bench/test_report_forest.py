@@ -20,7 +20,7 @@ from torch_rdrop.bench.report.forest import (
     forest_rows,
     plot_forest,
 )
-from torch_rdrop.bench.report.grid import write_plots
+from torch_rdrop.bench.report.grid_plots import write_plots
 
 NONE = [0.60, 0.70, 0.65]
 # t(0.975, 2) = 4.302653; differences .01 .02 .03 have sd .01: half width 4.302653 * .01 / √3

@@ -102,7 +102,7 @@ def _write_book(
 
 def write_study_report(storage: str, study: str, out: Path) -> None:
     from torch_rdrop.bench.engine.store import store_errors
-    from torch_rdrop.bench.report.grid import build_report, load_runs, write_report
+    from torch_rdrop.bench.report import build_report, load_runs, write_report
 
     url, store = open_existing(storage)
     with store_errors(url):

@@ -2,11 +2,11 @@
 
 Each study becomes a section: the commands that filled it (remembered by ``rdrop bench`` and
 ``rdrop sweep``), then, for a benchmark grid, the tables, win/tie/loss, ranking, cost and plots
-of :mod:`torch_rdrop.bench.report.grid` (its "did it learn?" gate finds reference runs in any
-study of the book, e.g. one named ``reference``); for a sweep, its best trials and a plot of the
-dev metric against each hyper-parameter. ``runs.csv`` holds every finished grid run with its
-study; an optional preface (hand-written conclusions) opens ``report.md``. Studies named as the
-*appendix* come last, under "Appendix: earlier studies" and an optional note, one level deeper.
+of :mod:`torch_rdrop.bench.report.grid_markdown` (its "did it learn?" gate finds reference runs
+in any study of the book, e.g. one named ``reference``); for a sweep, its best trials and a plot
+of the dev metric against each hyper-parameter. ``runs.csv`` holds every finished grid run with
+its study; an optional preface (hand-written conclusions) opens ``report.md``. Studies named as
+the *appendix* come last, under "Appendix: earlier studies" and an optional note, one level deeper.
 """
 
 from __future__ import annotations
@@ -19,17 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from torch_rdrop.bench.engine.runner import RunRecord
 from torch_rdrop.bench.engine.store import import_optuna, load_existing_study
-from torch_rdrop.bench.report.grid import (
-    build_report,
-    grid_markdown,
-    import_or_explain,
-    load_runs,
-    markdown_table,
-    pyplot,
-    runs_table,
-    write_plots,
-)
-from torch_rdrop.bench.report.plotting import metric_label
+from torch_rdrop.bench.report.grid import build_report, load_runs
+from torch_rdrop.bench.report.grid_files import runs_table
+from torch_rdrop.bench.report.grid_markdown import grid_markdown, markdown_table
+from torch_rdrop.bench.report.grid_plots import write_plots
+from torch_rdrop.bench.report.plotting import import_or_explain, metric_label, pyplot
 from torch_rdrop.bench.report.recipes import is_recipe_study, recipe_markdown
 
 if TYPE_CHECKING:
