@@ -26,10 +26,10 @@ import torch
 from torch import Tensor, nn
 
 import torch_rdrop
+from torch_rdrop.bench.engine.axes import Scalar
 from torch_rdrop.bench.engine.spec import (
     EpochCallback,
     FloatRange,
-    Scalar,
     TrialBackend,
     TrialResult,
     TrialSpec,

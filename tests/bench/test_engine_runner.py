@@ -14,8 +14,9 @@ import pytest
 from bench.digits import BACKEND
 from bench.engine_backends import RENDEZVOUS
 from bench.workers import GRID_SIZE, check_grid_done_once, start_worker, trials
+from torch_rdrop.bench.engine.axes import parse_params
+from torch_rdrop.bench.engine.grid import Grid
 from torch_rdrop.bench.engine.runner import finished_runs, grid_progress, load_grid_study, run_grid
-from torch_rdrop.bench.engine.spec import Grid, parse_params
 from torch_rdrop.bench.engine.store import open_storage, storage_url
 
 State = optuna.trial.TrialState

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from torch_rdrop.bench.engine.spec import (
-    Grid,
-    GridPoint,
-    TrialResult,
-    TrialSpec,
-    load_backend,
-    parse_names,
-    parse_params,
-    parse_seeds,
-    parse_shots,
-)
+from torch_rdrop.bench.engine.axes import parse_names, parse_params, parse_seeds, parse_shots
+from torch_rdrop.bench.engine.grid import Grid, GridPoint
+from torch_rdrop.bench.engine.spec import TrialResult, TrialSpec, load_backend
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from torch_rdrop.bench.engine.grid import GridPoint
 from torch_rdrop.bench.engine.runner import RunRecord
-from torch_rdrop.bench.engine.spec import GridPoint, TrialResult
+from torch_rdrop.bench.engine.spec import TrialResult
 from torch_rdrop.bench.report import build_report, write_report
 from torch_rdrop.bench.report.grid_markdown import grid_markdown
 

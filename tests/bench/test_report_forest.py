@@ -9,8 +9,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pytest
 
+from torch_rdrop.bench.engine.grid import GridPoint
 from torch_rdrop.bench.engine.runner import RunRecord
-from torch_rdrop.bench.engine.spec import GridPoint, TrialResult
+from torch_rdrop.bench.engine.spec import TrialResult
 from torch_rdrop.bench.report import build_report, write_report
 from torch_rdrop.bench.report.forest import (
     ForestRow,

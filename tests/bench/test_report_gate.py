@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from torch_rdrop.bench.engine.grid import GridPoint
 from torch_rdrop.bench.engine.runner import RunRecord
-from torch_rdrop.bench.engine.spec import GridPoint, TrialResult
+from torch_rdrop.bench.engine.spec import TrialResult
 from torch_rdrop.bench.report import build_report
 from torch_rdrop.bench.report.book import Section, write_book
 from torch_rdrop.bench.report.gate import DID_NOT_LEARN, LEARNED, NO_REFERENCE

@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 import torch
 
+from torch_rdrop.bench.engine.axes import parse_params
+from torch_rdrop.bench.engine.grid import Grid
 from torch_rdrop.bench.engine.runner import run_grid, snapshot_file
 from torch_rdrop.bench.engine.spec import (
     REPLAYED,
-    Grid,
     SnapshotFile,
     TrialBackend,
     TrialResult,
     TrialSpec,
-    parse_params,
 )
 from torch_rdrop.bench.engine.store import open_storage, storage_url
 from torch_rdrop.bench.tasks.snapshot import load_snapshot, run_identity, save_snapshot

@@ -12,8 +12,10 @@ import pytest
 import sqlalchemy
 from typer.testing import CliRunner
 
+from torch_rdrop.bench.engine.axes import parse_params
+from torch_rdrop.bench.engine.grid import Grid
 from torch_rdrop.bench.engine.runner import load_grid_study
-from torch_rdrop.bench.engine.spec import Grid, TrialBackend, TrialResult, parse_params
+from torch_rdrop.bench.engine.spec import TrialBackend, TrialResult
 from torch_rdrop.bench.engine.status import study_status
 from torch_rdrop.bench.engine.store import open_storage, storage_url
 from torch_rdrop.cli import app

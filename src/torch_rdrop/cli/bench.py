@@ -21,16 +21,16 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from torch_rdrop.bench.engine.runner import GridProgress, RunRecord
-from torch_rdrop.bench.engine.spec import (
-    Grid,
-    TrialBackend,
+from torch_rdrop.bench.engine.axes import (
     parse_names,
     parse_params,
     parse_seeds,
     parse_shots,
     shots_label,
 )
+from torch_rdrop.bench.engine.grid import Grid
+from torch_rdrop.bench.engine.runner import GridProgress, RunRecord
+from torch_rdrop.bench.engine.spec import TrialBackend
 from torch_rdrop.bench.engine.store import StoreOptions, display_url, open_storage, storage_url
 from torch_rdrop.bench.tasks.methods import method_names
 from torch_rdrop.cli.checks import check_data, check_grid_shots, known_methods, trial_backend

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch_rdrop.bench.engine.spec import Grid, TrialBackend, load_backend, parse_names
+from torch_rdrop.bench.engine.axes import parse_names
+from torch_rdrop.bench.engine.grid import Grid
+from torch_rdrop.bench.engine.spec import TrialBackend, load_backend
 from torch_rdrop.bench.tasks.methods import method_names
 from torch_rdrop.cli.common import CommandError
 

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from torch_rdrop.bench.engine.spec import Grid, parse_params, parse_seeds, parse_shots
+from torch_rdrop.bench.engine.axes import parse_params, parse_seeds, parse_shots
+from torch_rdrop.bench.engine.grid import Grid
 from torch_rdrop.bench.engine.store import StoreOptions
 from torch_rdrop.cli.bench import run_bench
 from torch_rdrop.cli.checks import check_data, check_grid_shots, trial_backend

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from torch_rdrop.bench.engine.spec import UNSET, parse_params, parse_seeds, parse_shots
+from torch_rdrop.bench.engine.axes import UNSET, parse_params, parse_seeds, parse_shots
 from torch_rdrop.bench.engine.store import StoreOptions, open_storage, storage_url
 from torch_rdrop.cli.checks import check_data, check_shots, known_methods, trial_backend
 from torch_rdrop.cli.common import (

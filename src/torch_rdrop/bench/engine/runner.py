@@ -1,8 +1,8 @@
 """Run a benchmark grid as an Optuna study: resumable, shared by any number of workers.
 
-A :class:`~torch_rdrop.bench.engine.spec.Grid` becomes a study driven by ``GridSampler`` over its
+A :class:`~torch_rdrop.bench.engine.grid.Grid` becomes a study driven by ``GridSampler`` over its
 axes (task, method, seed, shots, and hyper-parameters given several values). Each trial stores the
-:class:`~torch_rdrop.bench.engine.spec.GridPoint` it ran (``key``), its fixed hyper-parameters and
+:class:`~torch_rdrop.bench.engine.grid.GridPoint` it ran (``key``), its fixed hyper-parameters and
 the :class:`~torch_rdrop.bench.engine.spec.TrialResult`; per-epoch values go through
 ``trial.report`` so ``optuna-dashboard`` draws the learning curves.
 
@@ -17,7 +17,9 @@ Guarantees, whatever the number of workers and however often the command is re-r
   died resumes from the last snapshot of its training state instead of from scratch.
 
 >>> import tempfile
->>> from torch_rdrop.bench.engine.spec import Grid, TrialBackend, TrialResult, parse_params
+>>> from torch_rdrop.bench.engine.axes import parse_params
+>>> from torch_rdrop.bench.engine.grid import Grid
+>>> from torch_rdrop.bench.engine.spec import TrialBackend, TrialResult
 >>> from torch_rdrop.bench.engine.store import open_storage, storage_url
 >>> def toy(spec, on_epoch=None):  # any trial function: here, a score made of the seed
 ...     return TrialResult("score", {"score": spec.data_seed / 10}, {}, 0.0, 0.0, {})
@@ -45,16 +47,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from torch_rdrop.bench.engine.spec import (
-    REPLAYED,
-    Grid,
-    GridPoint,
-    ParamSetting,
-    SnapshotFile,
-    TrialBackend,
-    TrialResult,
-    shots_label,
-)
+from torch_rdrop.bench.engine.axes import ParamSetting, shots_label
+from torch_rdrop.bench.engine.grid import Grid, GridPoint
+from torch_rdrop.bench.engine.spec import REPLAYED, SnapshotFile, TrialBackend, TrialResult
 from torch_rdrop.bench.engine.store import import_optuna, remember_command
 
 if TYPE_CHECKING:
@@ -268,7 +263,7 @@ def snapshot_file(
     """The snapshot of ``point``'s run in ``study_name``: one file per (study, point) under
     ``directory``, named by the study and a digest of the point.
 
-    >>> from torch_rdrop.bench.engine.spec import GridPoint
+    >>> from torch_rdrop.bench.engine.grid import GridPoint
     >>> snapshot_file(Path("snaps"), "my study", GridPoint("digits", "none", 0, 16)).path.name
     'my_study-17bb726d1a295aa6.pt'
     """

@@ -8,7 +8,9 @@ snapshot when it has one) or has not started.
 
 >>> import tempfile
 >>> from torch_rdrop.bench.engine.runner import run_grid
->>> from torch_rdrop.bench.engine.spec import Grid, TrialBackend, TrialResult, parse_params
+>>> from torch_rdrop.bench.engine.axes import parse_params
+>>> from torch_rdrop.bench.engine.grid import Grid
+>>> from torch_rdrop.bench.engine.spec import TrialBackend, TrialResult
 >>> from torch_rdrop.bench.engine.store import open_storage, storage_url
 >>> def toy(spec, on_epoch=None):
 ...     return TrialResult("score", {"score": spec.data_seed / 10}, {}, 0.0, 0.0, {})
@@ -30,8 +32,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from torch_rdrop.bench.engine.grid import GridPoint
 from torch_rdrop.bench.engine.runner import finished_runs, grid_from_record
-from torch_rdrop.bench.engine.spec import GridPoint, TrialBackend
+from torch_rdrop.bench.engine.spec import TrialBackend
 from torch_rdrop.bench.engine.store import import_optuna, load_existing_study
 
 if TYPE_CHECKING:

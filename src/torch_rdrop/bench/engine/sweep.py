@@ -18,14 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from torch_rdrop.bench.engine.spec import (
-    FloatRange,
-    Scalar,
-    Shots,
-    TrialBackend,
-    TrialSpec,
-    shots_label,
-)
+from torch_rdrop.bench.engine.axes import Scalar, Shots, shots_label
+from torch_rdrop.bench.engine.spec import FloatRange, TrialBackend, TrialSpec
 from torch_rdrop.bench.engine.store import import_optuna, remember_command
 
 if TYPE_CHECKING:

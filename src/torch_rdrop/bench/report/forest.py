@@ -11,7 +11,8 @@ difference is an improvement, and that panel's axis says "lower is better". Rows
 did not learn (the report's gate) are kept but drawn hollow and grey, labelled *did not learn*.
 
 >>> from torch_rdrop.bench.engine.runner import RunRecord
->>> from torch_rdrop.bench.engine.spec import GridPoint, TrialResult
+>>> from torch_rdrop.bench.engine.grid import GridPoint
+>>> from torch_rdrop.bench.engine.spec import TrialResult
 >>> from torch_rdrop.bench.report.grid import build_report
 >>> def run(method, seed, value):
 ...     result = TrialResult("accuracy", {"accuracy": value}, {}, 1.0, 1.0, {})

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from torch_rdrop.bench.engine.axes import shots_label
 from torch_rdrop.bench.engine.runner import RunRecord
-from torch_rdrop.bench.engine.spec import shots_label
 from torch_rdrop.bench.report.stats import Paired, paired_comparison
 
 __all__ = [
@@ -123,7 +123,8 @@ def check_learning(
     its reference model on the same K; the reference must cover every seed and share the metric.
     ``train_loss`` (``none``'s last-epoch training loss) is carried along for the table.
 
-    >>> from torch_rdrop.bench.engine.spec import GridPoint, TrialResult
+    >>> from torch_rdrop.bench.engine.grid import GridPoint
+    >>> from torch_rdrop.bench.engine.spec import TrialResult
     >>> def run(task, seed, value):
     ...     result = TrialResult("accuracy", {"accuracy": value}, {}, 1.0, 1.0, {})
     ...     return RunRecord(GridPoint.make(task, "none", 16, seed, {}), seed, result)

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from torch_rdrop.bench.engine.axes import shots_label
 from torch_rdrop.bench.engine.runner import RunRecord, finished_runs
-from torch_rdrop.bench.engine.spec import shots_label
 from torch_rdrop.bench.engine.store import import_optuna, load_existing_study
 from torch_rdrop.bench.report.gate import (
     LearningCheck,

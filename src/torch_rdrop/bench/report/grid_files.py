@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from torch_rdrop.bench.engine.axes import shots_label
 from torch_rdrop.bench.engine.runner import RunRecord
-from torch_rdrop.bench.engine.spec import shots_label
 from torch_rdrop.bench.report.grid import Report, build_report
 from torch_rdrop.bench.report.grid_markdown import grid_markdown
 from torch_rdrop.bench.report.grid_plots import write_plots

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from torch_rdrop.bench.engine.axes import shots_label
 from torch_rdrop.bench.engine.runner import RunRecord
-from torch_rdrop.bench.engine.spec import shots_label
 from torch_rdrop.bench.report.forest import forest_rows, plot_forest
 from torch_rdrop.bench.report.grid import numeric_first
 from torch_rdrop.bench.report.plotting import curve_label, grid_axes, metric_label, pyplot

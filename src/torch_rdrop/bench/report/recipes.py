@@ -14,8 +14,8 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping, Sequence
 
+from torch_rdrop.bench.engine.axes import shots_label
 from torch_rdrop.bench.engine.runner import RunRecord
-from torch_rdrop.bench.engine.spec import shots_label
 from torch_rdrop.bench.report.gate import is_reference_task, reference_runs, reference_task_of
 from torch_rdrop.bench.tasks.recipes import (
     BUDGETED,

@@ -62,11 +62,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import torch_rdrop
+from torch_rdrop.bench.engine.axes import Scalar
 from torch_rdrop.bench.engine.spec import (
     EpochCallback,
     FloatRange,
     LiveNames,
-    Scalar,
     SnapshotFile,
     TrialBackend,
     TrialResult,
