@@ -49,10 +49,11 @@ from torch_rdrop.bench.tasks.backbone import (
 from torch_rdrop.bench.tasks.char_tokenizer import char_tokenizer
 from torch_rdrop.bench.tasks.checkpoint import CheckpointError, CheckpointFamily, check_checkpoint
 from torch_rdrop.bench.tasks.data.base import ClassificationData, GenerationData
+from torch_rdrop.bench.tasks.evaluation import evaluate
 from torch_rdrop.bench.tasks.pooling import MeanPooledClassifier
 from torch_rdrop.bench.tasks.snapshot import load_snapshot
 from torch_rdrop.bench.tasks.text import CharLMEncoder, Vocab, char_tokens
-from torch_rdrop.bench.tasks.trial import evaluate, run_trial
+from torch_rdrop.bench.tasks.trial import run_trial
 from torch_rdrop.cli import app
 from torch_rdrop.wrapper import default_logits
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from torch_rdrop.bench.tasks import get_task, metrics, trial
+from torch_rdrop.bench.tasks import evaluation, get_task, metrics
 from torch_rdrop.bench.tasks.data.base import ClassificationData, GenerationData, TaggingData
 from torch_rdrop.bench.tasks.fewshot import few_shot
 from torch_rdrop.bench.tasks.pixels import PixelEncoder
@@ -151,7 +151,7 @@ def test_ngram_perplexity_equals_the_harness_perplexity_of_the_same_probabilitie
     lm = WittenBellLM.fit(
         lm_streams(encoder, data, data.train), order, len(encoder.vocab), len(encoder.vocab) - 2
     )
-    harness = trial.evaluate(
+    harness = evaluation.evaluate(
         get_task("pd-lm-gpt2"), _NGramAsLogits(lm), encoder, data, np.asarray(data.test)
     )
     labels = encoder.batch(data, data.test)["labels"]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from torch_rdrop.bench.engine.spec import TrialSpec
-from torch_rdrop.bench.tasks import trial
+from torch_rdrop.bench.tasks import evaluation, trial
 from torch_rdrop.bench.tasks.trial import BACKEND, METHODS_BY_KIND, run_trial
 from torch_rdrop.wrapper import NoDropoutWarning
 
@@ -283,8 +283,8 @@ def test_predictions_come_back_in_the_order_of_the_indices(monkeypatch) -> None:
         def forward(self, x):  # the example's own index modulo 2: every row is identifiable
             return torch.nn.functional.one_hot(x % 2, 2).float()
 
-    monkeypatch.setattr(trial, "EVAL_BATCH", 2)
+    monkeypatch.setattr(evaluation, "EVAL_BATCH", 2)
     indices = torch.tensor([0, 3, 4, 1]).numpy()
-    got = trial._predict(Model(), Encoder(), data, indices)
+    got = evaluation.predict(Model(), Encoder(), data, indices)
     assert seen == [[1, 4], [3, 0]]  # shortest first
     assert got.labels == [0, 1, 0, 1] and got.gold == [0, 1, 1, 1]

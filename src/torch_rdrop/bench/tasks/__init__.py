@@ -13,6 +13,7 @@
 - :mod:`~torch_rdrop.bench.tasks.models` — the models with a configurable dropout;
 - :mod:`~torch_rdrop.bench.tasks.fewshot` — K-shot, dev and semi-supervised splits;
 - :mod:`~torch_rdrop.bench.tasks.trial` — the trial backend: trains and scores one run;
+- :mod:`~torch_rdrop.bench.tasks.evaluation` — how a trained model is scored on a split;
 - :mod:`~torch_rdrop.bench.tasks.backbone` — language models pretrained here, kept as checkpoint
   folders and fine-tuned as model families (``pd-charlm``).
 

@@ -267,7 +267,8 @@ def pretrain(
     it, and the file is removed once the model is trained.
     """
     from torch_rdrop.bench.tasks.catalog import get_task
-    from torch_rdrop.bench.tasks.trial import evaluate, run_trial
+    from torch_rdrop.bench.tasks.evaluation import evaluate
+    from torch_rdrop.bench.tasks.trial import run_trial
 
     task = get_task(lm_task)
     if task.kind != "generation" or task.metric != "perplexity":
