@@ -47,7 +47,7 @@ from torch_rdrop.cli.common import (
     console,
 )
 
-__all__ = ["bench"]
+__all__ = ["bench", "run_bench"]
 
 StudyOpt = Annotated[str, typer.Option(help="Study name inside the store.")]
 
@@ -111,6 +111,8 @@ def run_bench(
     snapshot_minutes: float = 5.0,
     max_runs: int | None = None,
 ) -> list[RunRecord]:
+    """Run ``grid`` into ``study`` of ``storage`` (its runs left to do, with a live progress bar
+    and table); return every finished run of the study."""
     from torch_rdrop.bench.engine.runner import run_grid
 
     url = storage_url(storage)

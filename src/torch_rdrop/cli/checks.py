@@ -11,6 +11,8 @@ from torch_rdrop.bench.engine.spec import TrialBackend, load_backend
 from torch_rdrop.bench.tasks.methods import method_names
 from torch_rdrop.cli.common import CommandError
 
+__all__ = ["check_data", "check_grid_shots", "check_shots", "known_methods", "trial_backend"]
+
 
 def known_methods(backend: TrialBackend) -> tuple[str, ...]:
     """The registered methods, then any other method the backend runs."""
@@ -19,6 +21,7 @@ def known_methods(backend: TrialBackend) -> tuple[str, ...]:
 
 
 def trial_backend(ref: str, methods: str | None = None) -> TrialBackend:
+    """The backend ``ref`` names; with ``methods``, an error unless it runs each of them."""
     backend = load_backend(ref)
     if methods is not None:
         chosen = parse_names(methods, known_methods(backend), "methods")

@@ -23,8 +23,12 @@ __all__ = [
     "HeartbeatOpt",
     "ParamOpt",
     "StorageOpt",
+    "clean_errors",
+    "command_line",
     "console",
     "errors",
+    "open_existing",
+    "rows_table",
 ]
 
 DEFAULT_BACKEND = "torch_rdrop.bench.tasks.trial:BACKEND"

@@ -20,7 +20,7 @@ from torch_rdrop.cli.common import (
     open_existing,
 )
 
-__all__ = ["report"]
+__all__ = ["report", "write_study_report"]
 
 
 def report(
@@ -101,6 +101,7 @@ def _write_book(
 
 
 def write_study_report(storage: str, study: str, out: Path) -> None:
+    """The report of one grid study into ``out``, noting its store, runs, time and versions."""
     from torch_rdrop.bench.engine.store import store_errors
     from torch_rdrop.bench.report import build_report, load_runs, write_report
 
