@@ -226,22 +226,19 @@ def _variant_lines(report: Report, h: str) -> list[str]:
     """The table of each variant against its method at the defaults (empty when none ran)."""
     if not report.variants:
         return []
-    lines = [
-        f"{h} Variants against the method at its defaults",
-        "",
+    text = (
         "Each arm that differs from another arm of its method only where that one runs at the "
         "method's default setting, against it: Δ is the paired mean difference arm − default "
         "over the same seeds, with the two-sided paired t-test and Wilcoxon signed-rank p-values. "
-        "Not counted in the win / tie / loss against `none`.",
-        "",
-    ]
+        "Not counted in the win / tie / loss against `none`."
+    )
     rows = []
     for (task, shots), variants in report.variants.items():
         for v in variants:
             p = v.paired
             rows.append([
-                task, shots, v.arm, v.default_arm, str(p.n), f"{p.mean_diff:+.4f}",
+                task, shots, v.arm, v.default_arm, str(p.n), _diff(p),
                 _fmt(p.t_pvalue, 3), _fmt(p.wilcoxon_pvalue, 3),
             ])  # fmt: skip
     header = ["task", "K", "arm", "against", "n", "Δ", "t-test p", "Wilcoxon p"]
-    return [*lines, *markdown_table(header, rows), ""]
+    return _section(f"{h} Variants against the method at its defaults", text, header, rows)
