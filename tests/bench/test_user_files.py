@@ -14,7 +14,6 @@ from torch_rdrop.bench.tasks.data.user_files import (
     UserDataError,
     check_shots,
     load_user_data,
-    read_table,
 )
 
 ROWS = [
@@ -274,22 +273,6 @@ def test_an_empty_text_cell_names_the_row(tmp_path: Path) -> None:
         load_user_data("t", "classification", write_csv(tmp_path / "t.csv", rows))
 
 
-def test_unknown_file_type_and_foreign_folder(tmp_path: Path) -> None:
-    (tmp_path / "data.xlsx").write_bytes(b"x")
-    with pytest.raises(UserDataError, match=r"unknown file type '\.xlsx'; use one of \.csv"):
-        read_table(tmp_path / "data.xlsx")
-    (tmp_path / "folder").mkdir()
-    (tmp_path / "folder" / "notes.txt").write_text("x")
-    with pytest.raises(UserDataError, match=r"not one written by .*save_to_disk.*notes\.txt"):
-        read_table(tmp_path / "folder")
-
-
-def test_a_jsonl_line_that_is_not_an_object(tmp_path: Path) -> None:
-    (tmp_path / "bad.jsonl").write_text('{"text": "a", "label": 1}\n["b", 2]\n')
-    with pytest.raises(UserDataError, match=r"bad\.jsonl: line 2 is a JSON list, not an object"):
-        read_table(tmp_path / "bad.jsonl")
-
-
 def test_tag_problems_count_tokens(tmp_path: Path) -> None:
     one = [{"tokens": "a b", "tags": "X X"}, {"tokens": "c", "tags": "X"}]
     with pytest.raises(UserDataError, match=r"column 'tags' has one tag, 'X' \(3 tokens\)"):
@@ -306,12 +289,6 @@ def test_too_few_generation_examples(tmp_path: Path) -> None:
     check_shots(data, 4)
     with pytest.raises(UserDataError, match=r"need 5 training examples; the training split has 4"):
         check_shots(data, 4, dev_shots=1)
-
-
-def test_a_header_that_names_a_column_twice(tmp_path: Path) -> None:
-    (tmp_path / "d.csv").write_text("text,label,text\na,b,c\n")
-    with pytest.raises(UserDataError, match=r"the header names these columns twice: text$"):
-        read_table(tmp_path / "d.csv")
 
 
 def test_a_dataset_dict_without_a_train_split(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """Your own data: a local CSV / TSV / JSONL / Parquet file or a ``save_to_disk`` folder.
 
-:func:`read_table` reads a file into columns; :func:`load_user_data` picks the named columns and
-returns the benchmark's typed data sets (:mod:`torch_rdrop.bench.tasks.data.base`):
+:func:`~torch_rdrop.bench.tasks.data.tables.read_table` reads a file into columns;
+:func:`load_user_data` picks the named columns and returns the benchmark's typed data sets
+(:mod:`torch_rdrop.bench.tasks.data.base`):
 
 - ``classification``: a text column and a label column (strings or integers);
 - ``tagging``: a tokens column and a tags column, as lists (JSONL, Parquet, ``datasets``) or as
@@ -26,16 +27,12 @@ the column and the values seen.
 >>> load_user_data("reviews", "classification", folder / "reviews.csv", columns=("txt", "label"))
 Traceback (most recent call last):
 ...
-torch_rdrop.bench.tasks.data.user_files.UserDataError: .../reviews.csv: no column 'txt' (the text \
+torch_rdrop.bench.tasks.data.tables.UserDataError: .../reviews.csv: no column 'txt' (the text \
 column); columns found: text, label; did you mean 'text'?
 """
 
 from __future__ import annotations
 
-import csv
-import difflib
-import hashlib
-import json
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -46,18 +43,20 @@ from typing import Any, Literal
 import numpy as np
 
 from torch_rdrop.bench.tasks.data.base import ClassificationData, GenerationData, TaggingData
-from torch_rdrop.bench.tasks.data.sources import Source, sha256_of
 from torch_rdrop.bench.tasks.data.split import dedupe, fixed_split, fixed_split_by_class
+from torch_rdrop.bench.tasks.data.tables import (
+    Table,
+    UserDataError,
+    has_split,
+    read_table,
+    user_source,
+)
 
 __all__ = [
     "COLUMN_ROLES",
-    "FORMATS",
-    "Table",
     "UserDataError",
     "check_shots",
     "load_user_data",
-    "read_table",
-    "user_source",
 ]
 
 Kind = Literal["classification", "tagging", "generation"]
@@ -68,191 +67,7 @@ COLUMN_ROLES: dict[str, tuple[str, str]] = {
     "tagging": ("tokens", "tags"),
     "generation": ("source", "target"),
 }
-#: File name endings and the format read; a folder is a ``datasets`` ``save_to_disk`` folder.
-FORMATS: dict[str, str] = {
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
 _BIO = re.compile(r"^[BI]-.+")
-
-
-class UserDataError(ValueError):
-    """A user's data file cannot be read as asked; the message names the file and the values."""
-
-
-@dataclass(frozen=True)
-class Table:
-    """The columns of one file (or one split of a ``datasets`` folder), in file order."""
-
-    path: Path
-    columns: dict[str, list[Any]]
-    rows: int
-
-    def column(self, name: str, role: str) -> list[Any]:
-        """The values of column ``name``, or an error naming the columns found and the closest."""
-        if name in self.columns:
-            return self.columns[name]
-        found = list(self.columns)
-        close = difflib.get_close_matches(name, found, n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise UserDataError(
-            f"{self.path}: no column {name!r} (the {role} column); columns found: "
-            f"{', '.join(found) or 'none'}{hint}"
-        )
-
-
-def _format_of(path: Path) -> str:
-    if path.is_dir():
-        return "datasets"
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise UserDataError(
-            f"{path}: unknown file type {path.suffix or '(no suffix)'!r}; use one of "
-            f"{', '.join(FORMATS)} or a folder written by datasets' save_to_disk"
-        )
-    return fmt
-
-
-def _read_delimited(path: Path, delimiter: str) -> dict[str, list[Any]]:
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        header = next(reader, None)
-        if header is None:
-            raise UserDataError(f"{path}: the file is empty, no header and no rows")
-        names = [h.strip() for h in header]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise UserDataError(f"{path}: the header names these columns twice: {', '.join(twice)}")
-        columns: dict[str, list[Any]] = {name: [] for name in names}
-        for row in reader:
-            if not row:
-                continue
-            if len(row) != len(names):
-                raise UserDataError(
-                    f"{path}: line {reader.line_num} has {len(row)} fields, the header has "
-                    f"{len(names)}"
-                )
-            for name, value in zip(names, row, strict=True):
-                columns[name].append(value)
-    return columns
-
-
-def _read_jsonl(path: Path) -> dict[str, list[Any]]:
-    records = []
-    with open(path, encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise UserDataError(f"{path}: line {number} is not JSON ({error.msg})") from None
-            if not isinstance(record, dict):
-                raise UserDataError(
-                    f"{path}: line {number} is a JSON {type(record).__name__}, not an object"
-                )
-            records.append(record)
-    names = list(dict.fromkeys(key for record in records for key in record))
-    return {name: [record.get(name) for record in records] for name in names}
-
-
-def _read_parquet(path: Path) -> dict[str, list[Any]]:
-    from torch_rdrop.integrations import require
-
-    parquet = require("pyarrow.parquet", "bench")
-    try:
-        return parquet.read_table(path).to_pydict()
-    except Exception as error:  # pyarrow raises its own error types for a damaged file
-        raise UserDataError(f"{path}: not a readable Parquet file ({error})") from None
-
-
-def _read_datasets(path: Path, split: str | None) -> dict[str, list[Any]]:
-    from torch_rdrop.integrations import require
-
-    datasets = require("datasets", "bench")
-    try:
-        loaded = datasets.load_from_disk(str(path))
-    except FileNotFoundError:
-        raise UserDataError(
-            f"{path}: a folder, but not one written by datasets' save_to_disk "
-            f"(files found: {', '.join(sorted(p.name for p in path.iterdir())) or 'none'})"
-        ) from None
-    if isinstance(loaded, datasets.DatasetDict):
-        splits = list(loaded)
-        if split is None and len(splits) == 1:
-            split = splits[0]
-        if split is None:
-            raise UserDataError(
-                f"{path}: a DatasetDict with the splits {', '.join(splits)} and no 'train' split"
-            )
-        if split not in loaded:
-            raise UserDataError(
-                f"{path}: a DatasetDict without a {split!r} split; splits found: "
-                f"{', '.join(splits)}"
-            )
-        loaded = loaded[split]
-    return loaded.to_dict()
-
-
-def read_table(path: str | Path, split: str | None = None) -> Table:
-    """Read a CSV, TSV, JSONL or Parquet file, or a ``save_to_disk`` folder, into columns.
-
-    ``split`` picks the split of a ``DatasetDict`` folder (default: its only split).
-
-    >>> import tempfile
-    >>> path = Path(tempfile.mkdtemp()) / "tags.jsonl"
-    >>> _ = path.write_text('{"tokens": ["Ann", "sings"], "tags": ["B-PER", "O"]}\\n')
-    >>> read_table(path).columns
-    {'tokens': [['Ann', 'sings']], 'tags': [['B-PER', 'O']]}
-    """
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise UserDataError(f"{path}: no such file or folder")
-    fmt = _format_of(path)
-    if fmt == "csv":
-        columns = _read_delimited(path, ",")
-    elif fmt == "tsv":
-        columns = _read_delimited(path, "\t")
-    elif fmt == "jsonl":
-        columns = _read_jsonl(path)
-    elif fmt == "parquet":
-        columns = _read_parquet(path)
-    else:
-        columns = _read_datasets(path, split)
-    rows = len(next(iter(columns.values()), []))
-    if rows == 0:
-        found = f" (columns: {', '.join(columns)})" if columns else ""
-        raise UserDataError(f"{path}: the file is empty, no rows{found}")
-    return Table(path, columns, rows)
-
-
-def user_source(*paths: Path | None) -> Source:
-    """The provenance of user files: their paths and a SHA-256 of their contents (of the one
-    file, else of the files' digests in path order).
-
-    >>> import tempfile
-    >>> path = Path(tempfile.mkdtemp()) / "a.csv"
-    >>> _ = path.write_text("text,label\\n")
-    >>> user_source(path).version
-    'sha256 3d1efb1f982c'
-    """
-    named = [p for p in paths if p is not None]
-    files = [f for p in named for f in (sorted(p.rglob("*")) if p.is_dir() else [p]) if f.is_file()]
-    if len(files) == 1:  # the same digest as ``sha256sum FILE``
-        digest = sha256_of(files[0])
-    else:
-        digest = hashlib.sha256("".join(sha256_of(f) for f in files).encode("ascii")).hexdigest()
-    return Source(
-        package=" + ".join(str(p) for p in named),
-        version=f"sha256 {digest[:12]}",
-        registry="local file",
-        install="a local file: keep it at this path",
-        licence="the data's owner's terms",
-    )
 
 
 # -- cells --------------------------------------------------------------------------------------
@@ -441,12 +256,12 @@ def load_user_data(
         raise UserDataError(f"seed must be a non-negative integer, got {seed!r}")
     train_path = Path(train_file).expanduser()
     test_path = Path(test_file).expanduser() if test_file is not None else None
-    train_table = read_table(train_path, "train" if _has_split(train_path, "train") else None)
-    if test_path is None and _has_split(train_path, "test"):
+    train_table = read_table(train_path, "train" if has_split(train_path, "train") else None)
+    if test_path is None and has_split(train_path, "test"):
         test_path = train_path
     test_table = None
     if test_path is not None:
-        test_table = read_table(test_path, "test" if _has_split(test_path, "test") else None)
+        test_table = read_table(test_path, "test" if has_split(test_path, "test") else None)
     inputs, outputs = _pairs(kind, train_table, columns)
     key = "token sequence" if kind == "tagging" else ("source" if kind == "generation" else "text")
     train = _unique(train_table, inputs, outputs, key)
@@ -461,17 +276,6 @@ def load_user_data(
         name, train, test, (train_table, test_table), columns, test_fraction, seed,
         language=language, source=source, raw_size=raw,
     )  # fmt: skip
-
-
-def _has_split(path: Path, split: str) -> bool:
-    """Whether ``path`` is a ``DatasetDict`` folder with the split ``split``."""
-    if not (path / "dataset_dict.json").is_file():
-        return False
-    try:
-        names = json.loads((path / "dataset_dict.json").read_text(encoding="utf-8"))["splits"]
-    except (ValueError, KeyError, TypeError):
-        return False
-    return split in names
 
 
 def _indices(
@@ -547,7 +351,7 @@ def check_shots(data: Data, shots: int | None, dev_shots: int = 0) -> None:
     >>> check_shots(d, 2)
     Traceback (most recent call last):
     ...
-    torch_rdrop.bench.tasks.data.user_files.UserDataError: toy: shots=2 needs 2 training \
+    torch_rdrop.bench.tasks.data.tables.UserDataError: toy: shots=2 needs 2 training \
 examples of every class; too few: 'pos' has 1
     """
     for value, what in ((shots, "shots"), (dev_shots, "dev_shots")):
