@@ -34,16 +34,18 @@ from torch_rdrop.bench.tasks.backbone import (
     PD_CHARLM_COST,
     Backbone,
     BackboneMissingError,
-    Pretrained,
     PretrainRecipe,
     backbone_dir,
     backbone_rows,
     backbone_tasks,
-    build_backbone,
     built_folder,
-    pretrain,
     read_provenance,
     register_backbone,
+)
+from torch_rdrop.bench.tasks.backbone_build import (
+    Pretrained,
+    build_backbone,
+    pretrain,
     write_backbone,
 )
 from torch_rdrop.bench.tasks.char_tokenizer import char_tokenizer
@@ -303,7 +305,7 @@ def test_run_trial_hands_back_the_scored_model() -> None:
 def test_write_never_replaces_a_folder_that_is_not_a_backbone(
     built: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from torch_rdrop.bench.tasks import backbone
+    from torch_rdrop.bench.tasks import backbone_build
 
     done = built.pretrained
     (tmp_path / "mine.txt").write_text("keep me")
@@ -313,7 +315,7 @@ def test_write_never_replaces_a_folder_that_is_not_a_backbone(
     again = write_backbone(done.model, done.encoder, tmp_path / "b", {"n": 1})
     assert write_backbone(done.model, done.encoder, again, {"n": 2}) == again
     assert read_provenance(again) == {"n": 2} and not (tmp_path / ".b.partial").exists()
-    monkeypatch.setattr(backbone, "pretrain", lambda *args: pytest.fail("trained first"))
+    monkeypatch.setattr(backbone_build, "pretrain", lambda *args: pytest.fail("trained first"))
     with pytest.raises(ValueError, match="exists and is not a backbone folder"):
         build_backbone("toy-charlm", out=tmp_path)  # refused before any training
 
@@ -342,10 +344,10 @@ def test_a_stopped_build_resumes_from_its_snapshot(
 ) -> None:
     from safetensors.torch import load_file
 
-    from torch_rdrop.bench.tasks import backbone, loop_state
+    from torch_rdrop.bench.tasks import backbone_build, loop_state
 
     resumed_at: list[int] = []
-    monkeypatch.setattr(backbone, "SNAPSHOT_SECONDS", 0.0)  # a write after every step
+    monkeypatch.setattr(backbone_build, "SNAPSHOT_SECONDS", 0.0)  # a write after every step
 
     def load(path, run):
         state = load_snapshot(path, run)

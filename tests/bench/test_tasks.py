@@ -56,7 +56,8 @@ def test_rows_show_size_classes_and_licences() -> None:
 def _untrained_backbone(name: str) -> None:
     """An untrained stand-in for backbone ``name`` in its folder (the real one takes minutes to
     pretrain): the language-model task's model and vocabulary, as the build writes them."""
-    from torch_rdrop.bench.tasks.backbone import backbone_dir, get_backbone, write_backbone
+    from torch_rdrop.bench.tasks.backbone import backbone_dir, get_backbone
+    from torch_rdrop.bench.tasks.backbone_build import write_backbone
 
     lm = get_task(get_backbone(name).lm_task)
     data = load_or_skip(lm.load)

@@ -51,12 +51,8 @@ def backbone_build(
         import dataclasses
 
         from torch_rdrop.bench.tasks import check_data
-        from torch_rdrop.bench.tasks.backbone import (
-            backbone_dir,
-            build_backbone,
-            get_backbone,
-            read_provenance,
-        )
+        from torch_rdrop.bench.tasks.backbone import backbone_dir, get_backbone, read_provenance
+        from torch_rdrop.bench.tasks.backbone_build import build_backbone
 
         backbone = get_backbone(name)
         given = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "dropout": dropout,

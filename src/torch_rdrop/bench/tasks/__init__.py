@@ -16,6 +16,7 @@
 - :mod:`~torch_rdrop.bench.tasks.evaluation` — how a trained model is scored on a split;
 - :mod:`~torch_rdrop.bench.tasks.backbone` — language models pretrained here, kept as checkpoint
   folders and fine-tuned as model families (``pd-charlm``).
+- :mod:`~torch_rdrop.bench.tasks.backbone_build` — pretraining a backbone and writing its folder.
 
 Registering is one call each (names as on the command line)::
 
