@@ -112,6 +112,39 @@ def test_a_running_point_shows_its_epoch_score_and_time_left(store) -> None:
     assert stalled.failures == 1 and stalled.worker == "host:102"
 
 
+def _started_before_end(url: str, number: int, minutes: float) -> None:
+    """Move finished trial ``number``'s start to ``minutes`` before its end."""
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as connection:
+        (end,) = connection.execute(
+            sqlalchemy.text("select datetime_complete from trials where number = :n"),
+            {"n": number},
+        ).one()
+        start = dt.datetime.fromisoformat(str(end)) - dt.timedelta(minutes=minutes)
+        connection.execute(
+            sqlalchemy.text("update trials set datetime_start = :t where number = :n"),
+            {"t": start, "n": number},
+        )
+    engine.dispose()
+
+
+def test_the_runs_left_are_paced_on_the_same_point_first(store) -> None:
+    url, storage = store
+    study = optuna.load_study(study_name="s", storage=storage)
+    other = _claim(study, 0, lr=0.1)  # lr 0.1 runs take 5 minutes, lr 0.01 runs 20
+    result = TrialResult("accuracy", {"accuracy": 0.7}, {}, 1.0, 0.0, {})
+    other.set_user_attr("result", result.to_json())
+    study.tell(other, 0.7)
+    _started_before_end(url, 0, minutes=20)
+    _started_before_end(url, other.number, minutes=5)
+    start = next(t for t in study.get_trials() if t.number == 1).datetime_start
+    status = study_status(storage, "s", BACKEND, now=start + dt.timedelta(minutes=10))
+    # running: 2 of 6 epochs in 10 minutes, 20 left; stalled and seed 3 at lr 0.01: 20 each;
+    # seeds 1-3 at lr 0.1: 5 each (not the 12.5 of every toy/none run)
+    assert status.work_left().seconds == pytest.approx(60 * (20 + 20 + 20 + 3 * 5))
+    assert status.work_left().unpaced == 0
+
+
 def test_a_resumed_run_is_paced_on_the_epochs_it_trained_since(tmp_path: Path) -> None:
     storage = open_storage(storage_url(str(tmp_path / "runs.db")))
     study = load_grid_study(storage, "s", GRID, BACKEND)
@@ -213,7 +246,7 @@ def test_the_command_lists_studies_and_the_runs_left(store) -> None:
     assert [c.strip() for c in line.split("│")[2:9]] == ["grid", "1", "8", "1", "1", "5", "2"]
     left = runner.invoke(app, ["status", "--storage", db, "--study", "s"])
     assert left.exit_code == 0, left.output
-    assert "s: 1 of 8 finished, 1 running, 1 stalled, 5 missing" in left.output
+    assert "s: 1 of 8 finished, 1 running, 1 stalled, 5 missing; runs left:" in left.output
     assert "seed=0 lr=0.01" not in left.output and "seed=1 lr=0.01" in left.output
     assert "2/6" in left.output and "0.4500" in left.output
     every = runner.invoke(app, ["status", "--storage", db, "--study", "s", "--all"])

@@ -36,6 +36,23 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
 
 
+def _work_left(status: StudyStatus) -> str:
+    """The runs' time left, or '-' when nothing is left or nothing paces it.
+
+    >>> from torch_rdrop.bench.engine.status import RunStatus, StudyStatus
+    >>> runs = (RunStatus("a", "finished", elapsed=600.0, pace=("k",)),
+    ...         RunStatus("b", "missing", pace=("k",)), RunStatus("c", "missing", pace=("j",)))
+    >>> _work_left(StudyStatus("s", "grid", 3, runs, 0, None))
+    '10m 00s + 1 unpaced'
+    """
+    left = status.work_left()
+    if left.unpaced and not left.seconds:
+        return f"{left.unpaced} unpaced"
+    if not left.seconds:
+        return "-"
+    return _duration(left.seconds) + (f" + {left.unpaced} unpaced" if left.unpaced else "")
+
+
 def _when(moment: Any) -> str:
     return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M")
 
@@ -49,7 +66,7 @@ def _status_backend(ref: str) -> TrialBackend | None:
 
 def _overview_table(statuses: Sequence[StudyStatus]) -> Table:
     columns = ("study", "kind", "done", "of", "running", "stalled", "missing", "failed",
-               "last activity")  # fmt: skip
+               "runs left", "last activity")  # fmt: skip
     rows = [
         {
             "study": s.study,
@@ -60,13 +77,14 @@ def _overview_table(statuses: Sequence[StudyStatus]) -> Table:
             "stalled": s.count("stalled"),
             "missing": s.missing,
             "failed": s.failed_trials,
+            "runs left": _work_left(s),
             "last activity": _when(s.last_activity),
         }
         for s in statuses
     ]
-    return rows_table(
-        "studies (failed: failed trials, each run again)", rows, columns, figures=True
-    )
+    title = ("studies (failed: failed trials, each run again; runs left: the time the unfinished "
+             "runs need, one after another, at the pace of the study's finished runs)")  # fmt: skip
+    return rows_table(title, rows, columns, figures=True)
 
 
 def _runs_table(status: StudyStatus, all_runs: bool) -> Table | str:
@@ -88,6 +106,9 @@ def _runs_table(status: StudyStatus, all_runs: bool) -> Table | str:
     total = "" if status.total is None else f" of {status.total}"
     title = (f"{status.study}: {status.finished}{total} finished, {status.count('running')} "
              f"running, {status.count('stalled')} stalled, {status.missing} missing")  # fmt: skip
+    left = _work_left(status)
+    if left != "-":
+        title += f"; runs left: {left}"
     if not rows:
         return f"{title} (--all lists the finished runs)"
     return rows_table(title, rows, columns, figures=True)

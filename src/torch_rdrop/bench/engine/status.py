@@ -27,7 +27,8 @@ snapshot when it has one) or has not started.
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
+import statistics
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -40,7 +41,7 @@ from torch_rdrop.bench.engine.store import import_optuna, load_existing_study
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["RUN_STATES", "RunStatus", "StudyStatus", "store_status", "study_status"]
+__all__ = ["RUN_STATES", "RunStatus", "StudyStatus", "WorkLeft", "store_status", "study_status"]
 
 RUN_STATES = ("finished", "running", "stalled", "missing")
 """What a grid point can be: a result stored; run by a live worker; held by a worker without a
@@ -63,6 +64,8 @@ class RunStatus:
     failures: int = 0
     resumed_epoch: int | None = None  # epochs a resumed run had done before its last start
     resumed_elapsed: float | None = None  # seconds into the trial when it had reported them
+    pace: tuple[str, ...] = ()  # the runs it is paced on: the same point but for the seed, then
+    # the same task and method
 
     @property
     def seconds_left(self) -> float | None:
@@ -95,6 +98,15 @@ class RunStatus:
 
 
 @dataclass(frozen=True)
+class WorkLeft:
+    """The runs' time left in a study: ``seconds`` of runs (spread over the workers that run
+    them) and the ``unpaced`` runs left out of it, with no finished run to go by."""
+
+    seconds: float
+    unpaced: int
+
+
+@dataclass(frozen=True)
 class StudyStatus:
     """A study's runs sorted by state; ``total`` is ``None`` for a sweep (no fixed grid)."""
 
@@ -120,6 +132,40 @@ class StudyStatus:
     def missing(self) -> int:
         """Grid points neither finished nor held by a worker (0 for a sweep)."""
         return self.count("missing")
+
+    def work_left(self) -> WorkLeft:
+        """The time the unfinished runs still need: a running run's own estimate, else the
+        median time of this study's finished runs of the same point but for the seed, else of
+        the same task and method. Only runs finished in one go pace the others (a resumed
+        run's time counts from its last start).
+
+        >>> done = [RunStatus(f"s{i}", "finished", elapsed=60.0 * i, pace=("a", "t")) for i in
+        ...         (1, 2, 3)]
+        >>> left = [RunStatus("s4", "missing", pace=("a", "t")),
+        ...         RunStatus("s5", "running", elapsed=30.0, pace=("b", "t")),
+        ...         RunStatus("s6", "missing", pace=("c", "u"))]
+        >>> StudyStatus("x", "grid", 6, tuple(done + left), 0, None).work_left()
+        WorkLeft(seconds=210.0, unpaced=1)
+        """
+        paces: dict[str, list[float]] = defaultdict(list)
+        for run in self.runs:
+            if run.state == "finished" and run.elapsed is not None and run.resumed_epoch is None:
+                for key in run.pace:
+                    paces[key].append(run.elapsed)
+        seconds, unpaced = 0.0, 0
+        for run in self.runs:
+            if run.state == "finished":
+                continue
+            if run.state == "running" and run.seconds_left is not None:
+                seconds += run.seconds_left
+                continue
+            median = next((statistics.median(paces[k]) for k in run.pace if paces[k]), None)
+            if median is None:
+                unpaced += 1
+                continue
+            spent = run.elapsed if run.state == "running" and run.elapsed is not None else 0.0
+            seconds += max(median - spent, 0.0)
+        return WorkLeft(seconds, unpaced)
 
 
 def _stale_ids(storage: optuna.storages.BaseStorage, study: optuna.Study) -> set[int]:
@@ -223,7 +269,9 @@ def _grid_runs(
         epochs = _planned_epochs(point)
         if epochs is None and planned is not None:
             epochs = planned(point.spec())
-        extra = {"epochs": epochs, "failures": failures[point.key]}
+        unseeded = GridPoint.make(point.task, point.method, point.shots, 0, dict(point.params))
+        pace = (unseeded.key, f"{point.task}/{point.method}")
+        extra = {"epochs": epochs, "failures": failures[point.key], "pace": pace}
         if point.key in finished:
             record = finished[point.key]
             trial = by_number[record.trial_number]
