@@ -82,6 +82,21 @@ class Examples(torch.utils.data.Dataset):
         return {"x": self.x[i], "uid": torch.tensor(i), "labels": self.labels[i]}
 
 
+#: Trainer settings under which an update is the gradient times 0.5 (plain SGD at a constant rate,
+#: no clipping, no weight decay), every step logged, on the CPU, nothing saved.
+PLAIN_SGD: dict[str, object] = {
+    "learning_rate": 0.5,
+    "optim": "sgd",
+    "lr_scheduler_type": "constant",
+    "max_grad_norm": 0.0,
+    "weight_decay": 0.0,
+    "logging_steps": 1,
+    "report_to": "none",
+    "save_strategy": "no",
+    "use_cpu": True,
+}
+
+
 def train_with(
     trainer_cls: type,
     model: nn.Module,
@@ -97,19 +112,11 @@ def train_with(
     from torch_rdrop.integrations.hf import RDropTrainingArguments
 
     settings = {
+        **PLAIN_SGD,
         "output_dir": output_dir,
         "max_steps": steps,
         "per_device_train_batch_size": batch_size,
         "gradient_accumulation_steps": accumulation,
-        "learning_rate": 0.5,
-        "optim": "sgd",
-        "lr_scheduler_type": "constant",
-        "max_grad_norm": 0.0,
-        "weight_decay": 0.0,
-        "logging_steps": 1,
-        "report_to": "none",
-        "save_strategy": "no",
-        "use_cpu": True,
         "dataloader_num_workers": 0,
         "disable_tqdm": True,
         "seed": 7,

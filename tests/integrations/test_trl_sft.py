@@ -23,6 +23,7 @@ from trl import SFTConfig, SFTTrainer
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from integrations.hashed_token_dropout import install
+from integrations.stand_ins import PLAIN_SGD
 from integrations.tiny_lm import (
     conversation_dataset,
     make_llama,
@@ -51,19 +52,11 @@ def lora(dropout: float = 0.1, **options) -> LoraConfig:
 
 def config(tmp_path, config_cls=RDropSFTConfig, **overrides):
     settings = {
+        **PLAIN_SGD,
         "output_dir": str(tmp_path),
         "max_steps": 2,
         "per_device_train_batch_size": 4,
         "per_device_eval_batch_size": 4,
-        "learning_rate": 0.5,
-        "optim": "sgd",
-        "lr_scheduler_type": "constant",
-        "max_grad_norm": 0.0,
-        "weight_decay": 0.0,
-        "logging_steps": 1,
-        "report_to": "none",
-        "save_strategy": "no",
-        "use_cpu": True,
         "bf16": False,
         "disable_tqdm": True,
         "dataloader_num_workers": 0,

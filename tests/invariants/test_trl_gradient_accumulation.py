@@ -25,6 +25,7 @@ from peft import LoraConfig
 from trl import SFTConfig, SFTTrainer
 
 from integrations.hashed_token_dropout import install
+from integrations.stand_ins import PLAIN_SGD
 from integrations.tiny_lm import make_llama, make_tokenizer, text_dataset
 from torch_rdrop.integrations.trl import RDropSFTConfig, RDropSFTTrainer
 
@@ -38,19 +39,11 @@ def lora_weights(model: torch.nn.Module) -> torch.Tensor:
 def train(tmp_path, trainer_cls, batch_size, accumulation, data, hashed=True, **overrides):
     config_cls = RDropSFTConfig if issubclass(trainer_cls, RDropSFTTrainer) else SFTConfig
     settings = {
+        **PLAIN_SGD,
         "output_dir": str(tmp_path),
         "max_steps": 2,
         "per_device_train_batch_size": batch_size,
         "gradient_accumulation_steps": accumulation,
-        "learning_rate": 0.5,
-        "optim": "sgd",
-        "lr_scheduler_type": "constant",
-        "max_grad_norm": 0.0,
-        "weight_decay": 0.0,
-        "logging_steps": 1,
-        "report_to": "none",
-        "save_strategy": "no",
-        "use_cpu": True,
         "bf16": False,
         "disable_tqdm": True,
         "seed": 7,
