@@ -4,6 +4,7 @@ commands take, the command line a report records, opening a store that must exis
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,8 +35,18 @@ __all__ = [
 DEFAULT_BACKEND = "torch_rdrop.bench.tasks.trial:BACKEND"
 """The trial backend ``rdrop bench`` uses unless ``--backend`` names another."""
 
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+#: The width of what a command prints into a file or a pipe, so that a log keeps a table's lines
+#: whole; a terminal's own width is used there, and ``COLUMNS`` overrides both.
+PIPED_WIDTH = 160
+
+
+def _console(stderr: bool = False) -> Console:
+    piped = not Console(stderr=stderr).is_terminal and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, highlight=False, width=PIPED_WIDTH if piped else None)
+
+
+console = _console()
+errors = _console(stderr=True)
 
 
 class CommandError(Exception):

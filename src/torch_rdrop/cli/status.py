@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from torch_rdrop.bench.engine.spec import TrialBackend, load_backend
@@ -135,14 +134,12 @@ def status(
 
         url, store = open_existing(storage)
         chosen = _status_backend(backend)
-        # piped into a file or a log, the tables keep whole lines instead of 80 columns
-        out = console if console.is_terminal else Console(width=160, highlight=False)
         with store_errors(url):
             if study is None:
-                out.print(_overview_table(store_status(store, chosen)))
+                console.print(_overview_table(store_status(store, chosen)))
                 return
             names = [name.strip() for name in study.split(",")]
             if any(not name for name in names):
                 raise CommandError(f"study: expected comma-separated names, got {study!r}")
             for name in names:
-                out.print(_runs_table(study_status(store, name, chosen), all_runs))
+                console.print(_runs_table(study_status(store, name, chosen), all_runs))
