@@ -261,3 +261,14 @@ def test_bad_names_are_one_error_line(store, tmp_path: Path) -> None:
     assert "study 'nope' is not in the storage; studies there: s" in unknown.stderr
     missing = runner.invoke(app, ["status", "--storage", str(tmp_path / "none.db")])
     assert missing.exit_code == 1 and "does not exist" in missing.stderr
+
+
+def test_a_resumed_run_paces_the_others_with_its_whole_training_time() -> None:
+    from torch_rdrop.bench.engine.status import RunStatus, StudyStatus
+
+    # its wall time counts from its last start (10 s); it trained 500 s over its attempts
+    resumed = RunStatus("a", "finished", elapsed=10.0, resumed_epoch=2, trained=500.0,
+                        pace=("p",))  # fmt: skip
+    missing = RunStatus("b", "missing", pace=("p",))
+    status = StudyStatus("s", "grid", 2, (resumed, missing), 0, None)
+    assert status.work_left().seconds == 500.0

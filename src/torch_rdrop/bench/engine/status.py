@@ -66,6 +66,7 @@ class RunStatus:
     resumed_elapsed: float | None = None  # seconds into the trial when it had reported them
     pace: tuple[str, ...] = ()  # the runs it is paced on: the same point but for the seed, then
     # the same task and method
+    trained: float | None = None  # a finished run's training seconds, over all its attempts
 
     @property
     def seconds_left(self) -> float | None:
@@ -136,8 +137,8 @@ class StudyStatus:
     def work_left(self) -> WorkLeft:
         """The time the unfinished runs still need: a running run's own estimate, else the
         median time of this study's finished runs of the same point but for the seed, else of
-        the same task and method. Only runs finished in one go pace the others (a resumed
-        run's time counts from its last start).
+        the same task and method. A run finished in one go counts its wall time; a resumed one,
+        whose wall time counts from its last start, its training time over all its attempts.
 
         >>> done = [RunStatus(f"s{i}", "finished", elapsed=60.0 * i, pace=("a", "t")) for i in
         ...         (1, 2, 3)]
@@ -149,9 +150,10 @@ class StudyStatus:
         """
         paces: dict[str, list[float]] = defaultdict(list)
         for run in self.runs:
-            if run.state == "finished" and run.elapsed is not None and run.resumed_epoch is None:
+            took = run.elapsed if run.resumed_epoch is None else run.trained
+            if run.state == "finished" and took is not None:
                 for key in run.pace:
-                    paces[key].append(run.elapsed)
+                    paces[key].append(took)
         seconds, unpaced = 0.0, 0
         for run in self.runs:
             if run.state == "finished":
@@ -275,8 +277,8 @@ def _grid_runs(
         if point.key in finished:
             record = finished[point.key]
             trial = by_number[record.trial_number]
-            runs.append(_trial_run(label, "finished", trial, now,
-                                   value=record.result.value, **extra))  # fmt: skip
+            runs.append(_trial_run(label, "finished", trial, now, value=record.result.value,
+                                   trained=record.result.seconds, **extra))  # fmt: skip
         elif point.key in holders:
             trial = holders[point.key]
             state = "stalled" if trial._trial_id in stale else "running"
