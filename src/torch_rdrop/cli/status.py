@@ -36,7 +36,7 @@ def _duration(seconds: float | None) -> str:
 
 
 def _work_left(status: StudyStatus) -> str:
-    """The runs' time left, or '-' when nothing is left or nothing paces it.
+    """The runs' time left and how many runs have nothing to pace them; '-' when none is left.
 
     >>> from torch_rdrop.bench.engine.status import RunStatus, StudyStatus
     >>> runs = (RunStatus("a", "finished", elapsed=600.0, pace=("k",)),

@@ -64,8 +64,7 @@ class RunStatus:
     failures: int = 0
     resumed_epoch: int | None = None  # epochs a resumed run had done before its last start
     resumed_elapsed: float | None = None  # seconds into the trial when it had reported them
-    pace: tuple[str, ...] = ()  # the runs it is paced on: the same point but for the seed, then
-    # the same task and method
+    pace: tuple[str, ...] = ()  # keys of the runs that pace it, the closest first
     trained: float | None = None  # a finished run's training seconds, over all its attempts
 
     @property
