@@ -15,6 +15,7 @@ counts from its start to its worker's last heartbeat.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import sqlite3
 import statistics
@@ -50,7 +51,7 @@ class RunCost:
 
 def last_heartbeats(path: Path) -> dict[tuple[str, int], dt.datetime]:
     """(study name, trial number) -> the last heartbeat its worker wrote."""
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
         rows = db.execute(
             "select s.study_name, t.number, h.heartbeat from trial_heartbeats h "
             "join trials t on t.trial_id = h.trial_id join studies s on s.study_id = t.study_id"
