@@ -13,7 +13,7 @@
 #   bash benchmarks/evidence.sh variants & bash benchmarks/evidence.sh variants; wait
 #   bash benchmarks/evidence.sh alphas ...; (write the chosen alphas into the `full` stage)
 #   bash benchmarks/evidence.sh full ...
-#   bash benchmarks/evidence.sh report      # only rewrite docs/results/ from the store
+#   bash benchmarks/evidence.sh report      # only rewrite docs/results/ (and run_costs.md)
 #   bash benchmarks/evidence.sh appendix    # the earlier short-recipe K = 16 studies
 #
 # Order of work: `recipes` runs `none` on a dev split carved from the training data (the test
@@ -24,6 +24,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RDROP=${RDROP:-.venv/bin/rdrop}
+PYTHON=${PYTHON:-.venv/bin/python}
 DB=${DB:-docs/results/evidence.db}
 # each run's training state, saved every 5 minutes of training: a worker killed midway resumes
 # its run from there when the command is run again (removed once the run's result is stored)
@@ -353,4 +354,7 @@ fi
 if [ "$STAGE" = report ] || [ "$STAGE" = all ]; then
   $RDROP report --storage "$DB" --study "$STUDIES,$RECIPES,$ALPHAS,$DIAGNOSTICS,$APPENDIX" --appendix "$APPENDIX" \
     --appendix-note "$(cat docs/results/appendix.md)" --out docs/results --title "R-Drop on real data: the evidence" --preface docs/results/conclusions.md
+  # the wall time per run that the budget in the conclusions is planned from
+  $PYTHON benchmarks/run_costs.py --storage "$DB" --study "$RECIPES,$ALPHAS,$STUDIES,$DIAGNOSTICS" >/dev/null
+  echo "wrote benchmarks/results/run_costs.md"
 fi
