@@ -53,6 +53,7 @@ from torch_rdrop.bench.tasks.checkpoint import CheckpointError, CheckpointFamily
 from torch_rdrop.bench.tasks.data.base import ClassificationData, GenerationData
 from torch_rdrop.bench.tasks.evaluation import evaluate
 from torch_rdrop.bench.tasks.pooling import MeanPooledClassifier
+from torch_rdrop.bench.tasks.provenance import weights_fingerprint
 from torch_rdrop.bench.tasks.snapshot import load_snapshot
 from torch_rdrop.bench.tasks.text import CharLMEncoder, Vocab, char_tokens
 from torch_rdrop.bench.tasks.trial import run_trial
@@ -280,6 +281,7 @@ def test_the_family_fine_tunes_in_a_trial(built: Built, cache_dir: Path, task: s
     spec = TrialSpec(task, "rdrop", 2, 0, 0, {"epochs": 2})
     result = run_trial(spec)
     assert 0.0 <= result.value <= 1.0 and len(result.curves["accuracy"]) == 2
+    assert result.versions["weights"] == weights_fingerprint(built.folder)  # the built weights
 
 
 def test_run_trial_hands_back_the_scored_model() -> None:

@@ -15,6 +15,8 @@ from bench.test_your_own_data_doc import QUEUES, write_rows
 from bench.tiny_checkpoints import bert_checkpoint
 from torch_rdrop.bench.engine.spec import TrialSpec
 from torch_rdrop.bench.tasks import TASKS, get_task, register_task_file, register_user_task
+from torch_rdrop.bench.tasks.data.sources import sha256_of
+from torch_rdrop.bench.tasks.provenance import weights_fingerprint
 from torch_rdrop.bench.tasks.task_file import load_task_file
 from torch_rdrop.bench.tasks.trial import check_task_shots, run_trial
 
@@ -45,6 +47,10 @@ def test_a_registered_task_file_runs_as_a_trial(tmp_path: Path, method: str) -> 
     assert result.metric == "macro_f1" and len(result.curves["macro_f1"]) == 2
     assert 0.0 <= result.metrics["macro_f1"] <= 1.0 and result.greater_is_better
     assert result.curves["train_loss"][0] > 0
+    # the run names what it started from: the user's file (by its SHA-256) and the checkpoint
+    digest = sha256_of(tmp_path / "train.csv")[:12]
+    assert result.versions["data"] == f"{tmp_path / 'train.csv'} sha256 {digest}"
+    assert result.versions["weights"] == weights_fingerprint(tmp_path / "bert")
 
 
 def test_register_user_task_from_a_spec_and_the_k_check(tmp_path: Path) -> None:

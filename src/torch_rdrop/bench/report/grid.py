@@ -36,6 +36,7 @@ from torch_rdrop.bench.report.gate import (
     is_reference_task,
     reference_runs,
 )
+from torch_rdrop.bench.report.provenance import started_from
 from torch_rdrop.bench.report.stats import (
     Paired,
     Summary,
@@ -155,6 +156,8 @@ class Report:
     (``"metric"`` otherwise); ``group_metric`` holds each group's own metric and direction.
     ``curves`` holds each arm's mean per-epoch curve, and ``curve_names`` the name of the curve
     drawn for the group: ``<metric>``, or ``dev_<metric>`` when the runs kept only the dev curve.
+    ``started_from`` counts, per group, the data and weights its runs recorded
+    (:mod:`.provenance`).
     """
 
     metric: str
@@ -170,6 +173,7 @@ class Report:
     reference_groups: dict[Group, list[float]] = field(default_factory=dict)
     curve_names: dict[Group, str] = field(default_factory=dict)
     variants: dict[Group, list[VariantStats]] = field(default_factory=dict)
+    started_from: dict[Group, dict[str, dict[str, int]]] = field(default_factory=dict)
 
     def metric_of(self, group: Group) -> tuple[str, bool]:
         """The metric of ``group`` and whether higher is better."""
@@ -317,6 +321,7 @@ def build_report(
         metric_here = runs_here[0].result.metric
         report.group_metric[group] = (metric_here, greater_here)
         curve = report.curve_names[group] = curve_name(runs_here, metric_here)
+        report.started_from[group] = started_from(runs_here)
         checks = [
             check_learning(
                 group, arm, {s: r.result.value for s, r in sorted(runs.items())}, metric_here,

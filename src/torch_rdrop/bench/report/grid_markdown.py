@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from torch_rdrop.bench.report.gate import DID_NOT_LEARN
+from torch_rdrop.bench.report.provenance import provenance_line
 from torch_rdrop.bench.report.stats import Paired, summarize
 
 if TYPE_CHECKING:
@@ -161,6 +162,10 @@ def grid_markdown(report: Report, plots: Sequence[str] = (), level: int = 2) -> 
     for group, rows in report.groups.items():
         mark = "" if report.learned(group) else " — did not learn"
         lines += [f"{h} {_group_heading(report, group)}{mark}", ""]
+        origin = provenance_line(
+            report.started_from.get(group, {}), sum(row.summary.n for row in rows)
+        )
+        lines += [origin, ""] if origin else []
         table = []
         for row in rows:
             s, p = row.summary, row.paired

@@ -200,8 +200,8 @@ def backbone_family(backbone: Backbone, pooling: str = "head") -> ModelFamily:
     return ModelFamily(
         family_name(backbone.name, pooling), described_with_head(backbone.description, pooling),
         ("classification",), languages=backbone.languages, encoder=encoder, model=model,
-        check=check, epochs=backbone.epochs, batch_size=backbone.batch_size, lr=backbone.lr,
-        dropout=backbone.dropout,
+        check=check, weights=lambda: built_folder(backbone.name), epochs=backbone.epochs,
+        batch_size=backbone.batch_size, lr=backbone.lr, dropout=backbone.dropout,
     )  # fmt: skip
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -38,6 +39,7 @@ from torch_rdrop.bench.tasks.text import (
     TagEncoder,
     TextClassEncoder,
     char_tokens,
+    minilm_path,
     word_tokens,
 )
 
@@ -80,6 +82,9 @@ class ModelFamily:
         check: ``() -> None``, raises ``ValueError`` when files the family reads are missing
             (a checkpoint not built yet); ``check_data`` calls it before anything runs or is
             stored.
+        weights: ``() -> Path``, the pretrained weights its models start from (a checkpoint
+            folder or file); each run stores their fingerprint (:mod:`.provenance`). None for
+            a model trained from scratch.
     """
 
     name: str
@@ -95,6 +100,7 @@ class ModelFamily:
     lr: float = 1e-3
     dropout: float = 0.5
     check: Callable[[], None] | None = None
+    weights: Callable[[], Path] | None = None
 
     def __post_init__(self) -> None:
         unknown = [k for k in self.kinds if k not in KINDS]
@@ -299,6 +305,7 @@ register_family(
         languages=("en",),
         encoder=_minilm,
         model=_minilm_model,
+        weights=minilm_path,
         epochs=5,
         batch_size=16,
         lr=5e-5,
@@ -354,6 +361,7 @@ register_family(
         languages=("en",),
         encoder=_minilm_seq2seq_encoder,
         model=_minilm_seq2seq_of("minilm2minilm", copy=False),
+        weights=minilm_path,
         epochs=10,
         batch_size=16,
         lr=5e-5,
@@ -368,6 +376,7 @@ register_family(
         languages=("en",),
         encoder=_minilm_seq2seq_encoder,
         model=_minilm_seq2seq_of("minilm2minilm-copy", copy=True),
+        weights=minilm_path,
         epochs=10,
         batch_size=16,
         lr=5e-5,

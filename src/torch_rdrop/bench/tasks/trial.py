@@ -85,6 +85,7 @@ from torch_rdrop.bench.tasks.methods import get_method, method_names, methods_by
 from torch_rdrop.bench.tasks.metrics import get_metric
 from torch_rdrop.bench.tasks.new_weights import param_groups
 from torch_rdrop.bench.tasks.precision import check_precision, training_precision
+from torch_rdrop.bench.tasks.provenance import run_provenance
 from torch_rdrop.bench.tasks.recipes import SELECT_RULES, budget_recipe, recorded_recipe
 from torch_rdrop.bench.tasks.scoring import Scoring
 from torch_rdrop.regularizers import build_regularizer
@@ -395,6 +396,7 @@ def _result(
         "torch_rdrop": torch_rdrop.__version__,
         "torch": torch.__version__,
         "python": platform.python_version(),
+        **run_provenance(task),
     }
     return TrialResult(
         task.metric, final, curves, seconds, _peak_memory_mb(), versions,

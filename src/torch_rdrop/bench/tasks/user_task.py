@@ -93,6 +93,7 @@ def checkpoint_model_family(spec: UserTaskSpec) -> ModelFamily:
         ("classification", "tagging", "generation"),
         encoder=builder.encoder,
         model=lambda data, _encoder, p: builder.model(data, p),
+        weights=lambda: builder.path,
         **CHECKPOINT_RECIPE,
     )
 
