@@ -27,8 +27,10 @@ RDROP=${RDROP:-.venv/bin/rdrop}
 PYTHON=${PYTHON:-.venv/bin/python}
 DB=${DB:-docs/results/evidence.db}
 # each run's training state, saved every 5 minutes of training: a worker killed midway resumes
-# its run from there when the command is run again (removed once the run's result is stored)
-SNAPSHOTS=${SNAPSHOTS:-.snapshots}
+# its run from there when the command is run again (removed once the run's result is stored).
+# Kept beside the data cache, outside the work tree, so that a machine kept for the next sitting
+# with a fresh checkout still holds them (a new machine does not: its runs start over).
+SNAPSHOTS=${SNAPSHOTS:-${TORCH_RDROP_CACHE:-$HOME/.cache/torch-rdrop}/snapshots}
 resumable() { $RDROP bench --storage "$DB" --snapshots "$SNAPSHOTS" "$@"; }
 FINAL="-p eval_every=1000"  # fixed epochs, the test split is scored once, after the last epoch
 STAGE=${1:-all}
