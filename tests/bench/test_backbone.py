@@ -410,12 +410,13 @@ def test_backbone_commands(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> 
                                 "--batch-size", "16", "--dev-lines", "8"])  # fmt: skip
     assert built.exit_code == 0, built.output
     assert "epoch 1/2: dev perplexity" in built.output and "epoch 2/2" in built.output
-    assert (
-        "test perplexity" in built.output and f"wrote {backbone_dir('toy-charlm')}" in built.output
-    )
+    weights = weights_fingerprint(backbone_dir("toy-charlm"))
+    assert "test perplexity" in built.output
+    assert f"wrote {backbone_dir('toy-charlm')} (weights {weights})" in built.output
     rows = {row["name"]: row for row in backbone_rows()}
     assert rows["toy-charlm"]["built"] == "yes" and rows["toy-charlm"]["test perplexity"] != "-"
-    assert rows["pd-charlm"]["built"].startswith("no")
+    assert rows["toy-charlm"]["weights"] == weights  # the fingerprint its runs store
+    assert rows["pd-charlm"]["built"].startswith("no") and rows["pd-charlm"]["weights"] == "-"
     listed = runner.invoke(app, ["backbone", "list"])
     assert "yes" in listed.output and rows["toy-charlm"]["dev perplexity"] in listed.output
     bad = runner.invoke(app, ["backbone", "build", "toy-charlm", "--epochs", "0"])

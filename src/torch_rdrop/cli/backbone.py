@@ -53,6 +53,7 @@ def backbone_build(
         from torch_rdrop.bench.tasks import check_data
         from torch_rdrop.bench.tasks.backbone import backbone_dir, get_backbone, read_provenance
         from torch_rdrop.bench.tasks.backbone_build import build_backbone
+        from torch_rdrop.bench.tasks.provenance import weights_fingerprint
 
         backbone = get_backbone(name)
         given = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "dropout": dropout,
@@ -75,7 +76,7 @@ def backbone_build(
             f"best epoch {record.get('best_epoch')}; test perplexity "
             f"{record.get('test_perplexity', float('nan')):.2f}"
         )
-        console.print(f"wrote {written}")
+        console.print(f"wrote {written} (weights {weights_fingerprint(written)})")
 
 
 @backbone_app.command("list")
@@ -84,6 +85,6 @@ def backbone_list() -> None:
     with clean_errors():
         from torch_rdrop.bench.tasks.backbone import backbone_rows
 
-        columns = ("name", "built", "dev perplexity", "test perplexity", "built on", "folder",
-                   "tasks")  # fmt: skip
+        columns = ("name", "built", "dev perplexity", "test perplexity", "built on", "weights",
+                   "folder", "tasks")  # fmt: skip
         console.print(rows_table("backbones", backbone_rows(), columns))

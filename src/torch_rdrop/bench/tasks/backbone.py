@@ -233,7 +233,10 @@ def read_provenance(folder: str | Path) -> dict[str, Any] | None:
 
 
 def backbone_rows() -> list[dict[str, str]]:
-    """Rows of ``rdrop backbone list``: name, folder, built or not, recorded perplexities."""
+    """Rows of ``rdrop backbone list``: name, folder, built or not, recorded perplexities and the
+    fingerprint of the built weights (the one its runs store, :mod:`.provenance`)."""
+    from torch_rdrop.bench.tasks.provenance import weights_fingerprint
+
     rows = []
     for backbone in BACKBONES.values():
         folder = backbone_dir(backbone.name)
@@ -254,6 +257,7 @@ def backbone_rows() -> list[dict[str, str]]:
             "test perplexity": f"{record['test_perplexity']:.1f}" if "test_perplexity" in record
             else "-",
             "built on": str(record.get("built", "-")),
+            "weights": weights_fingerprint(folder) if built else "-",
             "tasks": ", ".join(backbone_tasks(backbone)),
         })  # fmt: skip
     return rows
