@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from torch_rdrop.bench.engine.axes import parse_params
 from torch_rdrop.bench.engine.grid import Grid
-from torch_rdrop.bench.engine.runner import load_grid_study
+from torch_rdrop.bench.engine.runner import load_grid_study, snapshot_file
 from torch_rdrop.bench.engine.spec import TrialBackend, TrialResult
 from torch_rdrop.bench.engine.status import study_status
 from torch_rdrop.bench.engine.store import open_storage, storage_url
@@ -272,3 +272,43 @@ def test_a_resumed_run_paces_the_others_with_its_whole_training_time() -> None:
     missing = RunStatus("b", "missing", pace=("p",))
     status = StudyStatus("s", "grid", 2, (resumed, missing), 0, None)
     assert status.work_left().seconds == 500.0
+
+
+def test_with_the_snapshot_folder_a_stalled_run_resumes_or_starts_over(store, tmp_path) -> None:
+    url, storage = store
+    study = optuna.load_study(study_name="s", storage=storage)
+    dead = next(t for t in study.get_trials() if t.user_attrs.get("worker") == "host:102"
+                and t.state == optuna.trial.TrialState.RUNNING)  # fmt: skip
+    for epoch in range(3):  # the dead worker had evaluated 3 of its 6 epochs
+        storage.set_trial_intermediate_value(dead._trial_id, epoch, 0.5)
+    _started_before_end(url, 0, minutes=20)  # a finished run of the same point took 20 minutes
+    folder = tmp_path / "snapshots"
+    folder.mkdir()
+    point = GRID.point({"task": "toy", "method": "none", "seed": 2, "shots": 4,
+                        "param:*.lr": 0.01})  # fmt: skip
+    start = next(t for t in study.get_trials() if t.number == 1).datetime_start
+    now = start + dt.timedelta(minutes=10)
+
+    def stalled_and_left(snapshots: Path | None) -> tuple[bool | None, float]:
+        status = study_status(storage, "s", BACKEND, now=now, snapshots=snapshots)
+        run = next(r for r in status.runs if r.state == "stalled")
+        return run.snapshot, status.work_left().seconds
+
+    # no folder given: not looked for, and the stalled run counts whole (20 minutes)
+    unknown, whole = stalled_and_left(None)
+    assert unknown is None
+    assert stalled_and_left(folder) == (False, pytest.approx(whole))  # its snapshot is gone
+    snapshot_file(folder, "s", point).path.write_bytes(b"state")
+    kept, left = stalled_and_left(folder)
+    assert kept is True and left == pytest.approx(whole - 10 * 60)  # 3 of its 6 epochs left
+    db = url[len("sqlite:///") :]
+    shown = runner.invoke(app, ["status", "--storage", db, "--study", "s", "--snapshots",
+                                str(folder)])  # fmt: skip
+    assert shown.exit_code == 0, shown.output
+    assert "stalled, resumes" in shown.output
+    snapshot_file(folder, "s", point).path.unlink()
+    gone = runner.invoke(app, ["status", "--storage", db, "--study", "s", "--snapshots",
+                               str(folder)])  # fmt: skip
+    assert "stalled, starts over" in gone.output
+    plain = runner.invoke(app, ["status", "--storage", db, "--study", "s"])
+    assert "stalled" in plain.output and "starts over" not in plain.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -21,7 +22,7 @@ from torch_rdrop.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from torch_rdrop.bench.engine.status import StudyStatus
+    from torch_rdrop.bench.engine.status import RunStatus, StudyStatus
 
 __all__ = ["status"]
 
@@ -86,6 +87,21 @@ def _overview_table(statuses: Sequence[StudyStatus]) -> Table:
     return rows_table(title, rows, columns, figures=True)
 
 
+def _state(run: RunStatus) -> str:
+    """The run's state, and for a stalled run whose snapshot was looked for, what the next
+    ``rdrop bench`` does with it.
+
+    >>> from torch_rdrop.bench.engine.status import RunStatus
+    >>> _state(RunStatus("a", "stalled", snapshot=True)), _state(RunStatus("a", "stalled"))
+    ('stalled, resumes', 'stalled')
+    >>> _state(RunStatus("a", "stalled", snapshot=False))
+    'stalled, starts over'
+    """
+    if run.state != "stalled" or run.snapshot is None:
+        return run.state
+    return "stalled, resumes" if run.snapshot else "stalled, starts over"
+
+
 def _runs_table(status: StudyStatus, all_runs: bool) -> Table | str:
     columns = ("run", "state", "epoch", "score", "elapsed", "left", "failures", "worker")
     rows = []
@@ -96,7 +112,7 @@ def _runs_table(status: StudyStatus, all_runs: bool) -> Table | str:
         if run.epochs is not None and run.state != "finished":
             epoch = f"{'0' if run.epoch is None else run.epoch}/{run.epochs}"
         rows.append({
-            "run": run.label, "state": run.state, "epoch": epoch,
+            "run": run.label, "state": _state(run), "epoch": epoch,
             "worker": "-" if run.trial is None else f"#{run.trial} {run.worker or '?'}",
             "score": "-" if run.value is None else f"{run.value:.4f}",
             "elapsed": _duration(run.elapsed), "left": _duration(run.seconds_left),
@@ -125,6 +141,13 @@ def status(
         bool, typer.Option("--all", help="With --study, list the finished runs too.")
     ] = False,
     backend: BackendOpt = DEFAULT_BACKEND,
+    snapshots: Annotated[
+        Path | None,
+        typer.Option(
+            help="The folder given to rdrop bench --snapshots: say whether each stalled run "
+            "resumes from its snapshot or starts over, and count only what it has left."
+        ),
+    ] = None,
 ) -> None:
     """Where a store's studies stand: finished, running (epoch, score, time left), stalled
     (its worker stopped: the next bench reruns it) and missing runs. Reads only."""
@@ -136,10 +159,11 @@ def status(
         chosen = _status_backend(backend)
         with store_errors(url):
             if study is None:
-                console.print(_overview_table(store_status(store, chosen)))
+                console.print(_overview_table(store_status(store, chosen, snapshots)))
                 return
             names = [name.strip() for name in study.split(",")]
             if any(not name for name in names):
                 raise CommandError(f"study: expected comma-separated names, got {study!r}")
             for name in names:
-                console.print(_runs_table(study_status(store, name, chosen), all_runs))
+                found = study_status(store, name, chosen, snapshots=snapshots)
+                console.print(_runs_table(found, all_runs))

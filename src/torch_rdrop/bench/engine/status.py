@@ -31,10 +31,11 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from torch_rdrop.bench.engine.grid import GridPoint
-from torch_rdrop.bench.engine.runner import finished_runs, grid_from_record
+from torch_rdrop.bench.engine.runner import finished_runs, grid_from_record, snapshot_file
 from torch_rdrop.bench.engine.spec import TrialBackend
 from torch_rdrop.bench.engine.store import import_optuna, load_existing_study
 
@@ -66,6 +67,7 @@ class RunStatus:
     resumed_elapsed: float | None = None  # seconds into the trial when it had reported them
     pace: tuple[str, ...] = ()  # keys of the runs that pace it, the closest first
     trained: float | None = None  # a finished run's training seconds, over all its attempts
+    snapshot: bool | None = None  # an unfinished run's snapshot is there (None: not looked for)
 
     @property
     def seconds_left(self) -> float | None:
@@ -137,7 +139,8 @@ class StudyStatus:
         """The time the unfinished runs still need: a running run's own estimate, else the
         median time of this study's finished runs of the same point but for the seed, else of
         the same task and method. A run finished in one go counts its wall time; a resumed one,
-        whose wall time counts from its last start, its training time over all its attempts.
+        whose wall time counts from its last start, its training time over all its attempts. A
+        stalled run whose snapshot is there counts only the epochs after its last evaluated one.
 
         >>> done = [RunStatus(f"s{i}", "finished", elapsed=60.0 * i, pace=("a", "t")) for i in
         ...         (1, 2, 3)]
@@ -146,6 +149,9 @@ class StudyStatus:
         ...         RunStatus("s6", "missing", pace=("c", "u"))]
         >>> StudyStatus("x", "grid", 6, tuple(done + left), 0, None).work_left()
         WorkLeft(seconds=210.0, unpaced=1)
+        >>> kept = RunStatus("s4", "stalled", epoch=1, epochs=4, pace=("a",), snapshot=True)
+        >>> StudyStatus("x", "grid", 4, (*done, kept), 0, None).work_left()  # 3/4 of 120 s
+        WorkLeft(seconds=90.0, unpaced=0)
         """
         paces: dict[str, list[float]] = defaultdict(list)
         for run in self.runs:
@@ -163,6 +169,9 @@ class StudyStatus:
             median = next((statistics.median(paces[k]) for k in run.pace if paces[k]), None)
             if median is None:
                 unpaced += 1
+                continue
+            if run.state == "stalled" and run.snapshot and run.epoch and run.epochs:
+                seconds += median * max(run.epochs - run.epoch, 0) / run.epochs
                 continue
             spent = run.elapsed if run.state == "running" and run.elapsed is not None else 0.0
             seconds += max(median - spent, 0.0)
@@ -247,6 +256,7 @@ def _grid_runs(
     stale: set[int],
     backend: TrialBackend | None,
     now: dt.datetime,
+    snapshots: Path | None = None,
 ) -> tuple[int, list[RunStatus]]:
     optuna = import_optuna()
     applies = None if backend is None else _tolerant(backend.applies)
@@ -281,6 +291,8 @@ def _grid_runs(
         elif point.key in holders:
             trial = holders[point.key]
             state = "stalled" if trial._trial_id in stale else "running"
+            if snapshots is not None:
+                extra["snapshot"] = snapshot_file(snapshots, study.study_name, point).path.exists()
             runs.append(_trial_run(label, state, trial, now, **extra))
         else:
             runs.append(RunStatus(label, "missing", **extra))
@@ -313,13 +325,16 @@ def study_status(
     study_name: str,
     backend: TrialBackend | None = None,
     now: dt.datetime | None = None,
+    snapshots: Path | None = None,
 ) -> StudyStatus:
     """Read ``study_name`` once and sort its runs into :data:`RUN_STATES`.
 
     ``backend``, when it is the one that filled the study (same name), tells which
     (task, method) pairs its grid skips, so that they do not count as missing, and how many
-    epochs a run will train when its parameters do not say. ``now`` (local time, as Optuna
-    stores it) is for tests.
+    epochs a run will train when its parameters do not say. ``snapshots``, the folder given to
+    ``rdrop bench --snapshots``, tells for each unfinished run held by a worker whether its
+    snapshot is there (a stalled run then resumes from it; without it, it starts over). ``now``
+    (local time, as Optuna stores it) is for tests.
     """
     optuna = import_optuna()
     study = load_existing_study(storage, study_name)
@@ -330,7 +345,7 @@ def study_status(
     now = now or dt.datetime.now()
     kind = study.user_attrs.get("kind", "grid")
     if kind == "grid" and "grid" in study.user_attrs:
-        total, runs = _grid_runs(study, trials, stale, backend, now)
+        total, runs = _grid_runs(study, trials, stale, backend, now, snapshots)
     else:
         total, runs = None, _sweep_runs(trials, stale, now)
     order = {state: i for i, state in enumerate(RUN_STATES)}
@@ -340,8 +355,10 @@ def study_status(
 
 
 def store_status(
-    storage: optuna.storages.BaseStorage, backend: TrialBackend | None = None
+    storage: optuna.storages.BaseStorage,
+    backend: TrialBackend | None = None,
+    snapshots: Path | None = None,
 ) -> list[StudyStatus]:
     """:func:`study_status` of every study in ``storage``, by name."""
     names = sorted(s.study_name for s in storage.get_all_studies())
-    return [study_status(storage, name, backend) for name in names]
+    return [study_status(storage, name, backend, snapshots=snapshots) for name in names]
