@@ -13,7 +13,7 @@ import pytest
 
 from bench.test_your_own_data_doc import QUEUES, write_rows
 from bench.tiny_checkpoints import bert_checkpoint
-from torch_rdrop.bench.engine.spec import TrialSpec
+from torch_rdrop.bench.engine.spec import SnapshotFile, TrialSpec
 from torch_rdrop.bench.tasks import TASKS, get_task, register_task_file, register_user_task
 from torch_rdrop.bench.tasks.data.sources import sha256_of
 from torch_rdrop.bench.tasks.provenance import weights_fingerprint
@@ -51,6 +51,43 @@ def test_a_registered_task_file_runs_as_a_trial(tmp_path: Path, method: str) -> 
     digest = sha256_of(tmp_path / "train.csv")[:12]
     assert result.versions["data"] == f"{tmp_path / 'train.csv'} sha256 {digest}"
     assert result.versions["weights"] == weights_fingerprint(tmp_path / "bert")
+
+
+def _change_weights(folder: Path) -> None:
+    """Overwrite the checkpoint's weights with other valid ones (one tensor shifted)."""
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(folder / "model.safetensors")
+    name = next(iter(tensors))
+    save_file({**tensors, name: tensors[name] + 1.0}, folder / "model.safetensors")
+
+
+class StoppedError(Exception):
+    """What the test raises to stop a run after its first epoch, as a kill would."""
+
+
+def test_a_run_stores_the_weights_it_started_from_even_if_they_change(tmp_path: Path) -> None:
+    name = "user-trial-changed"
+    register_task_file(write_task(tmp_path, name))
+    folder = tmp_path / "bert"
+    started = weights_fingerprint(folder)
+    snapshot = SnapshotFile(tmp_path / "run.pt", every_seconds=0)
+
+    def change_then_stop(epoch: int, value: float, values: object) -> None:
+        _change_weights(folder)  # overwritten while the run trains ...
+        raise StoppedError  # ... and the run killed
+
+    try:
+        with pytest.raises(StoppedError):
+            run_trial(TrialSpec(name, "none", 4, 0, 0), change_then_stop, snapshot=snapshot)
+        changed = weights_fingerprint(folder)
+        resumed = run_trial(TrialSpec(name, "none", 4, 0, 0), snapshot=snapshot)
+        fresh = run_trial(TrialSpec(name, "none", 4, 0, 1))
+    finally:
+        TASKS.remove(name)
+    assert changed != started
+    assert resumed.versions["weights"] == started  # the resumed run's weights came from there
+    assert fresh.versions["weights"] == changed
 
 
 def test_register_user_task_from_a_spec_and_the_k_check(tmp_path: Path) -> None:

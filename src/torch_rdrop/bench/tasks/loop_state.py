@@ -2,7 +2,9 @@
 
 :class:`LoopState` gathers every object with a state of its own (weights, optimizer moments, the
 data-order generator, the torch random stream, the method's step, the dev scores and best
-checkpoint, the unlabelled pool's order) with the epochs, steps and seconds so far, and writes
+checkpoint, the unlabelled pool's order) with the epochs, steps and seconds so far and what the
+run started from (its data and weights, :mod:`.provenance`: a resumed run keeps what it first
+started from, even if a checkpoint folder changed since), and writes
 them to a :class:`~torch_rdrop.bench.engine.spec.SnapshotFile` or takes them back from one
 (:mod:`.snapshot`); :class:`EpochProgress` is how far the epoch under way got, so that a run
 stopped within a long epoch goes on from the step it had reached.
@@ -87,9 +89,11 @@ class LoopState:
         order: np.random.Generator,
         plan: Scoring,
         unlabelled: UnlabelledPool | None,
+        started_from: dict[str, str] | None = None,
     ) -> None:
         self.model, self.optimizer, self.method, self.order = model, optimizer, method, order
         self.plan, self.unlabelled = plan, unlabelled
+        self.started_from = dict(started_from or {})
         self.epoch, self.steps, self.seconds, self.unsaved = 0, 0, 0.0, 0.0
         self.curves: dict[str, list[float]] = {plan.curve: [], "train_loss": []}
         self.evaluated_epochs: list[int] = []
@@ -136,6 +140,7 @@ class LoopState:
                 "step": unlabelled.method.step,
             },
             "unfinished": None if unfinished is None else unfinished.to_state(),
+            "started_from": self.started_from,
         }  # fmt: skip
         save_snapshot(snapshot.path, run_identity(spec), state)
         self.unsaved = 0.0
@@ -162,6 +167,8 @@ class LoopState:
             self.unlabelled.method.set_step(pool["step"])
         unfinished = state.get("unfinished")  # absent from snapshots of layout 1
         self.unfinished = None if unfinished is None else EpochProgress.from_state(unfinished)
+        # absent from snapshots written before runs stored it: what the run finds now, then
+        self.started_from = dict(state.get("started_from", self.started_from))
         if on_epoch is None:
             return
         watched, losses = self.curves[self.plan.curve], self.curves["train_loss"]

@@ -1,8 +1,10 @@
 """What a run started from: its data package's version and its pretrained weights' fingerprint.
 
-Each finished run stores :func:`run_provenance` of its task with its library versions, so a
-study can tell when two of its runs did not start from the same weights: a backbone rebuilt on
-another machine, a checkpoint folder overwritten between runs, another release of a data package.
+Each run reads :func:`run_provenance` of its task when it starts (and keeps it in its snapshot,
+so a resumed run still names what it first started from) and stores it with its library
+versions, so a study can tell when two of its runs did not start from the same weights: a
+backbone rebuilt on another machine, a checkpoint folder overwritten between runs, another
+release of a data package.
 The fingerprint is a SHA-256 over the weight files of a checkpoint folder (``*.safetensors``,
 ``*.bin``, ``*.pt``, ...), each fed with its path inside the folder, so that the same weights
 give the same fingerprint wherever the folder lies:

@@ -323,6 +323,7 @@ def _train(
     snapshot: SnapshotFile | None = None,
 ) -> TrialResult:
     data, encoder = _prepared(task)
+    started_from = run_provenance(task)  # before training: what a run stores is what it started
     _reset_peak_memory()  # the peak of this trial, not of the runs before it in the process
     semi = bool(settings["semi_supervised"])
     plan = Scoring(task, spec, settings)
@@ -349,7 +350,7 @@ def _train(
         if semi
         else None
     )
-    loop = LoopState(model, optimizer, method, order, plan, unlabelled)
+    loop = LoopState(model, optimizer, method, order, plan, unlabelled, started_from)
     if snapshot is not None:
         loop.resume(snapshot, spec, on_epoch)
     for epoch in range(loop.epoch, settings["epochs"]):
@@ -386,17 +387,21 @@ def _train(
     final["seconds_per_step"] = loop.seconds / max(loop.steps, 1)
     if on_trained is not None:
         on_trained(model, encoder, split)
-    return _result(task, final, loop.curves, loop.seconds)
+    return _result(task, final, loop.curves, loop.seconds, loop.started_from)
 
 
 def _result(
-    task: Task, final: dict[str, float], curves: dict[str, list[float]], seconds: float
+    task: Task,
+    final: dict[str, float],
+    curves: dict[str, list[float]],
+    seconds: float,
+    started_from: dict[str, str],
 ) -> TrialResult:
     versions = {
         "torch_rdrop": torch_rdrop.__version__,
         "torch": torch.__version__,
         "python": platform.python_version(),
-        **run_provenance(task),
+        **started_from,
     }
     return TrialResult(
         task.metric, final, curves, seconds, _peak_memory_mb(), versions,
@@ -409,6 +414,7 @@ def _fit(
 ) -> TrialResult:
     """Fit a fit/predict family once on the K-shot split; score it like a trained model."""
     data, _ = _prepared(task)
+    started_from = run_provenance(task)
     _reset_peak_memory()
     plan = Scoring(task, spec, settings)
     split = few_shot(
@@ -425,7 +431,7 @@ def _fit(
         on_epoch(0, value, {plan.curve: value})
     final = plan.final(lambda: metric.score(predictor.predict(data, split.test)), nn.Module())
     final["seconds_per_step"] = seconds
-    return _result(task, final, {plan.curve: [value]}, seconds)
+    return _result(task, final, {plan.curve: [value]}, seconds, started_from)
 
 
 def applies(task: str, method: str) -> bool:
