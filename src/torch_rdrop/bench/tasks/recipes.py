@@ -324,6 +324,7 @@ RECORDED: tuple[tuple[str, int | None, Recipe], ...] = (
     ("mr-minilm", 64, Recipe(2e-5, 19, 64, evidence="recipe-64-minilm")),
     ("wsj-pos-minilm", 16, Recipe(1e-4, 33, 16, evidence="recipe-16-wsj-pos-minilm")),
     ("tweets-minilm", 64, Recipe(5e-5, 20, 64, evidence="recipe-64-tweets-minilm")),
+    ("uncertainty-minilm", 64, Recipe(1e-4, 13, 64, evidence="recipe-64-uncertainty-minilm")),
     ("bbc-minilm", 16, Recipe(2e-5, 18, 16, evidence="recipe-16-bbc-minilm")),
     ("reviews-zh-pd-charlm", 16, Recipe(1e-3, 4, 16, evidence="recipe-16-pd-charlm")),
     ("reviews-zh-pd-charlm", 64, Recipe(3e-4, 7, 64, evidence="recipe-64-pd-charlm")),
