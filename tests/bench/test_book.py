@@ -36,14 +36,35 @@ def test_bench_and_sweep_remember_their_command_once(tmp_path: Path) -> None:
     _run(
         "bench", "--tasks", "digits", "--seeds", "0-2", "--shots", "4", "--param", "epochs=2",
         "--methods", "none,rdrop", "--storage", db, "--study", "a", *DIGITS,
+        "--max-runs", "1", "--heartbeat-interval", "5", "--grace-period", "60",
     )  # fmt: skip
     commands = optuna.load_study(study_name="a", storage=f"sqlite:///{db}").user_attrs["commands"]
     assert commands == [
         f"rdrop bench --tasks digits --seeds 0-2 --shots 4 --param epochs=2 --storage {db} "
         "--study a --backend bench.digits:BACKEND"
-    ]  # options left at their defaults (--methods none,rdrop) are not repeated
+    ]  # options left at their defaults (--methods none,rdrop) and this machine's are not kept
     sweep = optuna.load_study(study_name="c", storage=f"sqlite:///{db}").user_attrs["commands"]
     assert len(sweep) == 1 and sweep[0].startswith("rdrop sweep --task digits --seeds 0")
+
+
+def test_a_report_shows_a_command_once_whatever_machine_options_it_was_stored_with(
+    tmp_path: Path,
+) -> None:
+    db = str(tmp_path / "runs.db")
+    _fill(db)
+    study = optuna.load_study(study_name="a", storage=f"sqlite:///{db}")
+    (command,) = study.user_attrs["commands"]
+
+    def report() -> str:
+        _run("report", "--storage", db, "--study", "a,b", "--out", str(tmp_path / "book"))
+        return (tmp_path / "book" / "report.md").read_text()
+
+    shown = report().count(command)
+    study.set_user_attr(  # as a store written before the portable form was kept holds them
+        "commands", [f"{command} --snapshots .snapshots", f"{command} --snapshots /root/snaps"]
+    )
+    text = report()
+    assert shown >= 1 and text.count(command) == shown and "--snapshots" not in text
 
 
 def test_one_report_over_grids_and_a_sweep(tmp_path: Path) -> None:

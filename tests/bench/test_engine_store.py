@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from torch_rdrop.bench.engine.store import StoreError, StoreOptions, open_storage, storage_url
+from torch_rdrop.bench.engine.store import (
+    StoreError,
+    StoreOptions,
+    open_storage,
+    portable_command,
+    storage_url,
+)
 
 
 def _free_port() -> int:
@@ -87,3 +93,13 @@ def test_missing_optuna_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setitem(sys.modules, "optuna", None)
     with pytest.raises(ImportError, match=r"pip install 'torch-rdrop\[bench\]'"):
         import_optuna()
+
+
+def test_the_portable_command_drops_this_machines_options_and_keeps_the_rest() -> None:
+    command = (
+        "rdrop bench --tasks mr-minilm --snapshots '/root/my snaps' --param epochs=3 "
+        "--snapshot-minutes=2 --max-runs 4 --heartbeat-interval 5 --grace-period 60 --study x"
+    )
+    assert portable_command(command) == "rdrop bench --tasks mr-minilm --param epochs=3 --study x"
+    kept = "rdrop bench --tasks 'a b' --param snapshots=1 --study x"  # a value, not the option
+    assert portable_command(kept) == kept

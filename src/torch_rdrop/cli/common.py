@@ -89,8 +89,8 @@ GraceOpt = Annotated[
 
 def command_line(ctx: typer.Context | None) -> str:
     """The command being run, as a user would type it: ``rdrop bench --tasks ...`` with every
-    option that differs from its default (rebuilt from the parsed options, not ``sys.argv``),
-    but ``--max-runs``: the command a report prints must fill the whole study."""
+    option that differs from its default (rebuilt from the parsed options, not ``sys.argv``).
+    The store keeps its portable form (``torch_rdrop.bench.engine.store.portable_command``)."""
     import shlex
 
     if ctx is None:
@@ -99,8 +99,6 @@ def command_line(ctx: typer.Context | None) -> str:
     for option in ctx.command.params:
         value = ctx.params.get(option.name)
         if option.param_type_name != "option" or value is None or value == option.default:
-            continue
-        if option.name == "max_runs":
             continue
         flag = max(option.opts, key=len)
         for item in value if isinstance(value, list | tuple) else [value]:

@@ -9,15 +9,18 @@ Storage problems (unreachable server, corrupt or locked file, missing driver) be
 True
 >>> display_url("postgresql+psycopg://me:secret@db:5432/bench")
 'postgresql+psycopg://me:***@db:5432/bench'
+>>> portable_command("rdrop bench --tasks mr --snapshots /tmp/s --max-runs=2 --study x")
+'rdrop bench --tasks mr --study x'
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,9 +32,11 @@ __all__ = [
     "StoreError",
     "StoreOptions",
     "display_url",
+    "distinct_commands",
     "import_optuna",
     "load_existing_study",
     "open_storage",
+    "portable_command",
     "remember_command",
     "storage_url",
     "store_errors",
@@ -233,14 +238,49 @@ def _open(
     return storage
 
 
+#: Options that say how this machine runs a study, not what the study is: where snapshots go,
+#: how often, how many runs this worker starts, the store's heartbeat. No result depends on them.
+LOCAL_OPTIONS = (
+    "--max-runs",
+    "--snapshots",
+    "--snapshot-minutes",
+    "--heartbeat-interval",
+    "--grace-period",
+)
+
+
+def portable_command(command: str) -> str:
+    """``command`` without :data:`LOCAL_OPTIONS` (as ``--flag value`` or ``--flag=value``): the
+    command a report prints must fill the whole study on any machine, and two workers that
+    differ only in those options ran the same study."""
+    kept: list[str] = []
+    skip_value = False
+    for word in shlex.split(command):
+        if skip_value:
+            skip_value = False
+            continue
+        flag, has_value, _ = word.partition("=")
+        if flag in LOCAL_OPTIONS:
+            skip_value = not has_value
+            continue
+        kept.append(word)
+    return shlex.join(kept)
+
+
+def distinct_commands(commands: Iterable[str]) -> tuple[str, ...]:
+    """The portable forms of ``commands``, each once, in first-seen order."""
+    return tuple(dict.fromkeys(portable_command(c) for c in commands if c))
+
+
 def remember_command(study: optuna.Study, command: str | None) -> None:
-    """Add ``command`` (the command line that fills ``study``) to the study's ``commands``
-    attribute once, so a report can print how to regenerate the study."""
+    """Add the portable form of ``command`` (the command line that fills ``study``) to the
+    study's ``commands`` attribute once, so a report can print how to regenerate the study."""
     if not command:
         return
-    seen = list(study.user_attrs.get("commands", []))
-    if command not in seen:
-        study.set_user_attr("commands", [*seen, command])
+    stored = list(study.user_attrs.get("commands", []))
+    commands = list(distinct_commands([*stored, command]))
+    if commands != stored:
+        study.set_user_attr("commands", commands)
 
 
 def load_existing_study(storage: optuna.storages.BaseStorage, study_name: str) -> optuna.Study:

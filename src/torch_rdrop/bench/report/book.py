@@ -18,7 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from torch_rdrop.bench.engine.runner import RunRecord
-from torch_rdrop.bench.engine.store import import_optuna, load_existing_study
+from torch_rdrop.bench.engine.store import (
+    distinct_commands,
+    import_optuna,
+    load_existing_study,
+)
 from torch_rdrop.bench.report.grid import build_report, load_runs
 from torch_rdrop.bench.report.grid_files import runs_table
 from torch_rdrop.bench.report.grid_markdown import grid_markdown, markdown_table
@@ -65,7 +69,7 @@ def load_section(storage: optuna.storages.BaseStorage, study_name: str) -> Secti
     optuna = import_optuna()
     study = load_existing_study(storage, study_name)
     attrs = dict(study.user_attrs)
-    commands = tuple(attrs.get("commands", ()))
+    commands = distinct_commands(attrs.get("commands", ()))
     if attrs.get("kind") == "sweep":
         states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
         trials = [
