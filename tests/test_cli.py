@@ -9,9 +9,11 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
+import typer
 from typer.testing import CliRunner
 
 from torch_rdrop import __version__
+from torch_rdrop.bench.engine.store import LOCAL_OPTIONS
 from torch_rdrop.cli import app
 
 runner = CliRunner()
@@ -44,6 +46,13 @@ def test_max_runs_runs_part_of_the_grid_and_is_not_remembered(tmp_path: Path) ->
         "rdrop bench --tasks digits --seeds 0-1 --shots 4 --param epochs=2 "
         f"--storage {db} --study s --backend bench.digits:BACKEND"
     ]
+
+
+def test_every_machine_only_option_is_an_option_of_bench() -> None:
+    """A renamed flag would otherwise be kept in stored commands again, unnoticed."""
+    bench = typer.main.get_command(app).commands["bench"]
+    flags = {flag for option in bench.params for flag in option.opts}
+    assert set(LOCAL_OPTIONS) <= flags, sorted(set(LOCAL_OPTIONS) - flags)
 
 
 def test_bench_resume_and_report(tmp_path: Path) -> None:
