@@ -35,7 +35,7 @@ resumable() { $RDROP bench --storage "$DB" --snapshots "$SNAPSHOTS" "$@"; }
 FINAL="-p eval_every=1000"  # fixed epochs, the test split is scored once, after the last epoch
 STAGE=${1:-all}
 APPENDIX=main,main-tagging,main-generation,main-extra,fewshot,sensitivity,sweep-digits-rdrop,semi,variant-passes,variant-divergence,variant-layout,variant-cheap,bbc-cnn-dropout,reference,reference-fewshot
-RECIPES=recipe-16,recipe-64,recipe-16-minilm,recipe-16-uncertainty-minilm,recipe-16-tweets-minilm,recipe-full-digits,recipe-full-text,recipe-full-wsj,recipe-full-minilm,recipe-full-mr-minilm,recipe-full-bbc-minilm,recipe-16-pd-charlm,recipe-64-pd-charlm,recipe-full-tweets-minilm,recipe-16-pd-charlm-mean,recipe-64-minilm,recipe-16-wsj-pos-minilm,recipe-64-tweets-minilm,recipe-16-bbc-minilm,recipe-full-pd-lm-bf16,recipe-full-headlines-copy,recipe-64-uncertainty-minilm,recipe-64-bbc-minilm
+RECIPES=recipe-16,recipe-64,recipe-16-minilm,recipe-16-uncertainty-minilm,recipe-16-tweets-minilm,recipe-full-digits,recipe-full-text,recipe-full-wsj,recipe-full-minilm,recipe-full-mr-minilm,recipe-full-bbc-minilm,recipe-16-pd-charlm,recipe-64-pd-charlm,recipe-full-tweets-minilm,recipe-16-pd-charlm-mean,recipe-64-minilm,recipe-16-wsj-pos-minilm,recipe-64-tweets-minilm,recipe-16-bbc-minilm,recipe-full-pd-lm-bf16,recipe-full-headlines-copy,recipe-64-uncertainty-minilm,recipe-64-bbc-minilm,recipe-64-wsj-pos-minilm
 ALPHAS=alpha-full-digits,alpha-full-text,alpha-full-wsj,alpha-full-minilm,alpha-full-mr-minilm,alpha-full-tweets-minilm,alpha-full-pd-lm,alpha-full-headlines
 STUDIES=fewshot-16,fewshot-64,fewshot-16-minilm,fewshot-16-uncertainty-minilm,fewshot-16-tweets-minilm,fewshot-16-pd-charlm,fewshot-16-pd-charlm-mean,fewshot-16-minilm-more-methods,fewshot-16-tweets-minilm-more-methods,fewshot-64-minilm,fewshot-64-minilm-more-methods,fewshot-64-tweets-minilm,fewshot-64-tweets-minilm-fgm,fewshot-64-tweets-minilm-mixup,fewshot-64-tweets-minilm-more-methods,fewshot-16-wsj-pos-minilm,fewshot-16-wsj-pos-minilm-fgm,fewshot-16-bbc-minilm,fewshot-16-bbc-minilm-fgm,fewshot-16-bbc-minilm-more-methods,fewshot-16-bbc-minilm-mixup,fewshot-16-wsj-pos-minilm-more-methods,fewshot-64-pd-charlm,fewshot-64-uncertainty-minilm,fewshot-64-bbc-minilm,semi-64,variant-divergence-64,variant-passes-64,variant-layout-64,variant-cheap-16-tweets-minilm,semi-16-tweets-minilm,variant-divergence-16-tweets-minilm,variant-cheap-64-mr-minilm,variant-cheap-16-mr-minilm,full-digits,full-text,full-wsj,full-minilm,full-mr-minilm,gate-full-bbc-minilm,full-tweets-minilm,full-headlines
 DIAGNOSTICS=pd-ner-steps,recipe-pd-lm,recipe-pd-lm-wide,dev-reference-full-bbc,recipe-full-headlines,recipe-full-headlines-lr,recipe-full-headlines-new-lr,recipe-full-headlines-dropout,recipe-full-pd-lm-wide,recipe-full-pd-lm-wide-dropout,recipe-full-pd-lm
@@ -61,8 +61,8 @@ if [ "$STAGE" = recipes ] || [ "$STAGE" = all ]; then
   recipe recipe-64-uncertainty-minilm 64 64 20 2e-5,5e-5,1e-4 0-2 uncertainty-minilm
   # BBC at K = 16 (its articles fill MiniLM's 128 tokens: about 12 minutes a run beside others)
   recipe recipe-16-bbc-minilm 16 16 40 2e-5,5e-5,1e-4 0-2 bbc-minilm
-  # BBC and the WSJ tagger at K = 64: 4 times the rows of K = 16 for half its epochs (a BBC run
-  # took about 19 minutes beside another); the tagger's is not finished, so not in $RECIPES
+  # BBC and the WSJ tagger at K = 64: 4 times the rows of K = 16 for half its epochs (a run took
+  # about 19 minutes beside another on BBC, 9 on WSJ POS)
   recipe recipe-64-bbc-minilm 64 64 20 2e-5,5e-5,1e-4 0-2 bbc-minilm
   recipe recipe-64-wsj-pos-minilm 64 64 20 2e-5,5e-5,1e-4 0-2 wsj-pos-minilm
   recipe recipe-full-text full 100 15 3e-4,1e-3,3e-3 0-1 uncertainty-cnn,mr-cnn
@@ -210,6 +210,10 @@ if [ "$STAGE" = fewshot ] || [ "$STAGE" = all ]; then
   # minutes at 20 epochs beside another run)
   study --study fewshot-64-bbc-minilm --shots 64 -p dev_shots=64 --methods none,rdrop \
     --tasks bbc-minilm,bbc-tfidf-logreg
+  # the MiniLM tagger for WSJ POS at K = 64, `none` and R-Drop first (its recipe's dev runs took
+  # about 9 minutes at 20 epochs beside another run; the recipe trains 20)
+  study --study fewshot-64-wsj-pos-minilm --shots 64 -p dev_shots=64 --methods none,rdrop \
+    --tasks wsj-pos-minilm,wsj-pos-most-frequent-tag
   study --study fewshot-64 --shots 64 -p dev_shots=64 --methods all \
     --tasks digits-mlp,fashion-mnist-cnn,digits-pixel-logreg,fashion-mnist-pixel-logreg
 fi

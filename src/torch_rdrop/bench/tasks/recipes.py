@@ -327,6 +327,7 @@ RECORDED: tuple[tuple[str, int | None, Recipe], ...] = (
     ("uncertainty-minilm", 64, Recipe(1e-4, 13, 64, evidence="recipe-64-uncertainty-minilm")),
     ("bbc-minilm", 16, Recipe(2e-5, 18, 16, evidence="recipe-16-bbc-minilm")),
     ("bbc-minilm", 64, Recipe(1e-4, 8, 64, evidence="recipe-64-bbc-minilm")),
+    ("wsj-pos-minilm", 64, Recipe(1e-4, 20, 64, evidence="recipe-64-wsj-pos-minilm")),
     ("reviews-zh-pd-charlm", 16, Recipe(1e-3, 4, 16, evidence="recipe-16-pd-charlm")),
     ("reviews-zh-pd-charlm", 64, Recipe(3e-4, 7, 64, evidence="recipe-64-pd-charlm")),
     ("reviews-zh-pd-charlm-mean", 16, Recipe(3e-4, 9, 16, evidence="recipe-16-pd-charlm-mean")),
