@@ -57,18 +57,90 @@ def test_every_grid_point_of_the_evidence_has_five_seeds_or_says_otherwise() -> 
     assert seeds and all(len(s) >= 5 for s in seeds.values()), seeds
 
 
+FIGURE = re.compile(r"(?<![\w.])[+-]?\d+\.\d{2,4}(?!\d)×?")
+
+
 def _quoted_numbers(text: str) -> set[str]:
-    """Figures a summary quotes: 0.6242, +0.0150, -0.0075 and ratios like 1.56x."""
-    return set(re.findall(r"[+-]?\d+\.\d{2,4}×?", text))
+    """Whole figures a text quotes: 0.6242, +0.0150, -0.0075 and ratios like 1.56×; not the
+    digits inside a longer number (0.0253 is not quoted by 0.02534 or 10.0253)."""
+    return set(FIGURE.findall(text))
+
+
+def _in_tables(figure: str, tables: set[str]) -> bool:
+    """A figure is in the tables with its sign ('+' optional on either side) or, unsigned, as a
+    size (a loss "of 0.0139" for -0.0139); a ratio may be quoted without its × ("1.83 times")."""
+    bare = figure.lstrip("+")
+    signs = ("", "-") if bare[0].isdigit() else ("",)
+    return any(sign + bare + unit in tables for sign in signs for unit in ("", "×"))
 
 
 def test_every_figure_of_the_conclusions_and_the_readme_summary_is_in_the_tables() -> None:
     report = (RESULTS / "report.md").read_text(encoding="utf-8")
     preface = (RESULTS / "conclusions.md").read_text(encoding="utf-8").strip()
-    tables = report.replace(preface, "")  # the generated part alone
+    tables = _quoted_numbers(report.replace(preface, ""))  # the generated part alone
+    tables |= {figure.lstrip("+") for figure in tables}
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     summary = readme[readme.index("## Results") :].split("\n## ", 1)[0]
     quoted = _quoted_numbers(preface) | _quoted_numbers(summary)
     assert quoted, "the summaries quote no figures"
-    missing = sorted(n for n in quoted if n not in tables and n.lstrip("+") not in tables)
+    missing = sorted(n for n in quoted if not _in_tables(n, tables))
     assert not missing, f"figures not found in the generated report: {missing}"
+
+
+# the method names the conclusions write, and the arms of the report they stand for
+PROSE_ARMS = {
+    "R-Drop": "rdrop", "MixUp": "mixup", "Manifold-MixUp": "manifold_mixup", "FGM": "fgm",
+    "PGD": "pgd", "FreeLB": "freelb", "R-Drop + FGM": "rdrop+fgm",
+}  # fmt: skip
+
+
+def _cells(line: str) -> list[str]:
+    return [cell.strip().replace("**", "") for cell in line.strip().strip("|").split("|")]
+
+
+def _fewshot_groups() -> tuple[dict, dict]:
+    """From the generated sections of the studies in $STUDIES: (task, K) -> (reference mean,
+    verdict) rows of "Did the models learn?", and (task, K, arm) -> (mean, Δ, t-test p) rows."""
+    report = (RESULTS / "report.md").read_text(encoding="utf-8")
+    studies, study, group = set(_studies("STUDIES")), None, None
+    gates: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    arms: dict[tuple[str, str, str], set[tuple[str, str, str]]] = {}
+    for line in report.splitlines():
+        if line.startswith("## "):
+            study, group = line[3:].strip(), None
+        elif line.startswith("### "):
+            found = re.match(r"### (\S+), K = (\S+)", line)
+            group = found.groups() if found else None
+        elif study in studies and line.startswith("|"):
+            cells = _cells(line)
+            if len(cells) == 9 and cells[1].isdigit():  # a row of "Did the models learn?"
+                gates.setdefault((cells[0], cells[1]), set()).add((cells[4], cells[8]))
+            elif group and len(cells) == 7 and cells[1].isdigit():  # an arm of a group
+                mean = cells[2].split(" ± ")[0]
+                arms.setdefault((*group, cells[0]), set()).add((mean, cells[4], cells[5]))
+    return gates, arms
+
+
+def test_each_row_of_the_few_shot_table_is_what_its_studies_measured() -> None:
+    gates, arms = _fewshot_groups()
+    preface = (RESULTS / "conclusions.md").read_text(encoding="utf-8")
+    table = preface[preface.index("### Few-shot") :].split("\n\n")[1]
+    rows = [_cells(line) for line in table.splitlines()[2:]]
+    assert len(rows) >= 10, table
+    for task, k, reference, none, rdrop, rdrop_delta, other in rows:
+        task = task.split(" (")[0]
+        assert (reference, "learned") in gates[(task, k)], (task, k, reference, gates[(task, k)])
+        assert none in {mean for mean, _, _ in arms[(task, k, "none")]}, (task, k, none)
+        delta, p = rdrop_delta.split(", ")
+        assert (rdrop, delta, p) in arms[(task, k, "rdrop")], (task, k, rdrop, delta, p)
+        others = {
+            arm: runs for (t, kk, arm), runs in arms.items()
+            if (t, kk) == (task, k) and arm in set(PROSE_ARMS.values()) - {"rdrop"}
+        }  # fmt: skip
+        if other == "not run yet":
+            assert not others, (task, k, sorted(others))
+            continue
+        name, delta, p = re.fullmatch(r"(.+) ([+-]\d\.\d{4}), (\d\.\d{3})", other).groups()
+        assert (delta, p) in {(d, q) for _, d, q in others[PROSE_ARMS[name]]}, (task, k, other)
+        best = max(float(d) for runs in others.values() for _, d, _ in runs)
+        assert float(delta) == best, (task, k, other, best)
