@@ -37,7 +37,7 @@ STAGE=${1:-all}
 APPENDIX=main,main-tagging,main-generation,main-extra,fewshot,sensitivity,sweep-digits-rdrop,semi,variant-passes,variant-divergence,variant-layout,variant-cheap,bbc-cnn-dropout,reference,reference-fewshot
 RECIPES=recipe-16,recipe-64,recipe-16-minilm,recipe-16-uncertainty-minilm,recipe-16-tweets-minilm,recipe-full-digits,recipe-full-text,recipe-full-wsj,recipe-full-minilm,recipe-full-mr-minilm,recipe-full-bbc-minilm,recipe-16-pd-charlm,recipe-64-pd-charlm,recipe-full-tweets-minilm,recipe-16-pd-charlm-mean,recipe-64-minilm,recipe-16-wsj-pos-minilm,recipe-64-tweets-minilm,recipe-16-bbc-minilm,recipe-full-pd-lm-bf16,recipe-full-headlines-copy,recipe-64-uncertainty-minilm,recipe-64-bbc-minilm,recipe-64-wsj-pos-minilm
 ALPHAS=alpha-full-digits,alpha-full-text,alpha-full-wsj,alpha-full-minilm,alpha-full-mr-minilm,alpha-full-tweets-minilm,alpha-full-pd-lm,alpha-full-headlines
-STUDIES=fewshot-16,fewshot-64,fewshot-16-minilm,fewshot-16-uncertainty-minilm,fewshot-16-tweets-minilm,fewshot-16-pd-charlm,fewshot-16-pd-charlm-mean,fewshot-16-minilm-more-methods,fewshot-16-tweets-minilm-more-methods,fewshot-64-minilm,fewshot-64-minilm-more-methods,fewshot-64-tweets-minilm,fewshot-64-tweets-minilm-fgm,fewshot-64-tweets-minilm-mixup,fewshot-64-tweets-minilm-more-methods,fewshot-16-wsj-pos-minilm,fewshot-16-wsj-pos-minilm-fgm,fewshot-16-bbc-minilm,fewshot-16-bbc-minilm-fgm,fewshot-16-bbc-minilm-more-methods,fewshot-16-bbc-minilm-mixup,fewshot-16-wsj-pos-minilm-more-methods,fewshot-64-pd-charlm,fewshot-64-uncertainty-minilm,fewshot-64-bbc-minilm,fewshot-64-wsj-pos-minilm,semi-64,variant-divergence-64,variant-passes-64,variant-layout-64,variant-cheap-16-tweets-minilm,semi-16-tweets-minilm,variant-divergence-16-tweets-minilm,variant-cheap-64-mr-minilm,variant-cheap-16-mr-minilm,full-digits,full-text,full-wsj,full-minilm,full-mr-minilm,gate-full-bbc-minilm,full-tweets-minilm,full-headlines
+STUDIES=fewshot-16,fewshot-64,fewshot-16-minilm,fewshot-16-uncertainty-minilm,fewshot-16-tweets-minilm,fewshot-16-pd-charlm,fewshot-16-pd-charlm-mean,fewshot-16-minilm-more-methods,fewshot-16-tweets-minilm-more-methods,fewshot-64-minilm,fewshot-64-minilm-more-methods,fewshot-64-tweets-minilm,fewshot-64-tweets-minilm-fgm,fewshot-64-tweets-minilm-mixup,fewshot-64-tweets-minilm-more-methods,fewshot-16-wsj-pos-minilm,fewshot-16-wsj-pos-minilm-fgm,fewshot-16-bbc-minilm,fewshot-16-bbc-minilm-fgm,fewshot-16-bbc-minilm-more-methods,fewshot-16-bbc-minilm-mixup,fewshot-16-wsj-pos-minilm-more-methods,fewshot-64-pd-charlm,fewshot-64-uncertainty-minilm,fewshot-64-bbc-minilm,fewshot-64-wsj-pos-minilm,fewshot-64-wsj-pos-minilm-fgm,semi-64,variant-divergence-64,variant-passes-64,variant-layout-64,variant-cheap-16-tweets-minilm,semi-16-tweets-minilm,variant-divergence-16-tweets-minilm,variant-cheap-64-mr-minilm,variant-cheap-16-mr-minilm,full-digits,full-text,full-wsj,full-minilm,full-mr-minilm,gate-full-bbc-minilm,full-tweets-minilm,full-headlines
 DIAGNOSTICS=pd-ner-steps,recipe-pd-lm,recipe-pd-lm-wide,dev-reference-full-bbc,recipe-full-headlines,recipe-full-headlines-lr,recipe-full-headlines-new-lr,recipe-full-headlines-dropout,recipe-full-pd-lm-wide,recipe-full-pd-lm-wide-dropout,recipe-full-pd-lm
 
 # dev runs of `none`: recipe STUDY K DEV_SHOTS EPOCHS LRS SEEDS TASKS [more bench options]
@@ -214,6 +214,13 @@ if [ "$STAGE" = fewshot ] || [ "$STAGE" = all ]; then
   # about 9 minutes at 20 epochs beside another run; the recipe trains 20)
   study --study fewshot-64-wsj-pos-minilm --shots 64 -p dev_shots=64 --methods none,rdrop \
     --tasks wsj-pos-minilm,wsj-pos-most-frequent-tag
+  # FGM there, which won on this tagger at K = 16, with `none` again (an FGM run takes about 15
+  # minutes beside another run)
+  study --study fewshot-64-wsj-pos-minilm-fgm --shots 64 -p dev_shots=64 --methods none,fgm \
+    --tasks wsj-pos-minilm,wsj-pos-most-frequent-tag
+  # and the other three methods that apply to tagging, with `none` again
+  study --study fewshot-64-wsj-pos-minilm-more-methods --shots 64 -p dev_shots=64 \
+    --methods none,pgd,freelb,rdrop+fgm --tasks wsj-pos-minilm,wsj-pos-most-frequent-tag
   study --study fewshot-64 --shots 64 -p dev_shots=64 --methods all \
     --tasks digits-mlp,fashion-mnist-cnn,digits-pixel-logreg,fashion-mnist-pixel-logreg
 fi
