@@ -98,7 +98,7 @@ def _cells(line: str) -> list[str]:
     return [cell.strip().replace("**", "") for cell in line.strip().strip("|").split("|")]
 
 
-def _fewshot_groups() -> tuple[dict, dict]:
+def _generated_groups() -> tuple[dict, dict]:
     """From the generated sections of the studies in $STUDIES: (task, K) -> (reference mean,
     verdict) rows of "Did the models learn?", and (task, K, arm) -> (mean, Δ, t-test p) rows."""
     report = (RESULTS / "report.md").read_text(encoding="utf-8")
@@ -113,7 +113,7 @@ def _fewshot_groups() -> tuple[dict, dict]:
             group = found.groups() if found else None
         elif study in studies and line.startswith("|"):
             cells = _cells(line)
-            if len(cells) == 9 and cells[1].isdigit():  # a row of "Did the models learn?"
+            if len(cells) == 9 and cells[2].startswith("`"):  # a row of "Did the models learn?"
                 gates.setdefault((cells[0], cells[1]), set()).add((cells[4], cells[8]))
             elif group and len(cells) == 7 and cells[1].isdigit():  # an arm of a group
                 mean = cells[2].split(" ± ")[0]
@@ -122,7 +122,7 @@ def _fewshot_groups() -> tuple[dict, dict]:
 
 
 def test_each_row_of_the_few_shot_table_is_what_its_studies_measured() -> None:
-    gates, arms = _fewshot_groups()
+    gates, arms = _generated_groups()
     preface = (RESULTS / "conclusions.md").read_text(encoding="utf-8")
     table = preface[preface.index("### Few-shot") :].split("\n\n")[1]
     rows = [_cells(line) for line in table.splitlines()[2:]]
@@ -144,3 +144,41 @@ def test_each_row_of_the_few_shot_table_is_what_its_studies_measured() -> None:
         assert (delta, p) in {(d, q) for _, d, q in others[PROSE_ARMS[name]]}, (task, k, other)
         best = max(float(d) for runs in others.values() for _, d, _ in runs)
         assert float(delta) == best, (task, k, other, best)
+
+
+def _rdrop_cell(cell: str) -> tuple[str, str | None, tuple[str, str] | None] | None:
+    """'0.9682 at 9.6: -0.0139, p = 0.030' -> ('0.9682', '9.6', ('-0.0139', '0.030')); a mean
+    alone ('0.6352 at 16') has no difference; a cell of words (no run) gives None."""
+    found = re.fullmatch(
+        r"(\d\.\d{4})(?: at ([\d.]+))?(?:: ([+-]\d\.\d{4}), p = (\d\.\d{3}))?", cell
+    )
+    if not found:
+        return None
+    mean, alpha, delta, p = found.groups()
+    return mean, alpha, (delta, p) if delta else None
+
+
+def test_each_row_of_the_full_data_table_is_what_its_studies_measured() -> None:
+    gates, arms = _generated_groups()
+    preface = (RESULTS / "conclusions.md").read_text(encoding="utf-8")
+    table = preface[preface.index("### A whole training split") :].split("\n\n")[1]
+    rows = [_cells(line) for line in table.splitlines()[2:]]
+    assert len(rows) >= 6, table
+    for task, reference, none, *rdrop_cells in rows:
+        verdict = "did not learn" if "(did not learn)" in none else "learned"
+        task = task.split(" (")[0]
+        reference, none = reference.split(" (")[0], none.split(" (")[0]
+        assert (reference, verdict) in gates[(task, "full")], (task, reference, verdict)
+        assert none in {mean for mean, _, _ in arms[(task, "full", "none")]}, (task, none)
+        rdrop = {arm: runs for (t, k, arm), runs in arms.items()
+                 if (t, k) == (task, "full") and arm.startswith("rdrop")}  # fmt: skip
+        for cell in rdrop_cells:
+            parsed = _rdrop_cell(cell)
+            if parsed is None:
+                assert cell != "not run" or not rdrop, (task, cell, sorted(rdrop))
+                continue
+            mean, alpha, difference = parsed
+            runs = rdrop[f"rdrop alpha={alpha}"] if alpha else set().union(*rdrop.values())
+            seen = {(m, (d, p)) for m, d, p in runs}
+            means = {m for m, _ in seen}
+            assert (mean, difference) in seen or (not difference and mean in means), (task, cell)
