@@ -121,12 +121,17 @@ def _generated_groups() -> tuple[dict, dict]:
     return gates, arms
 
 
+def _conclusions_table(heading: str) -> list[list[str]]:
+    """The cells of the rows of the first table after the conclusions' heading ``heading``."""
+    preface = (RESULTS / "conclusions.md").read_text(encoding="utf-8")
+    table = preface[preface.index(heading) :].split("\n\n")[1]
+    return [_cells(line) for line in table.splitlines()[2:]]
+
+
 def test_each_row_of_the_few_shot_table_is_what_its_studies_measured() -> None:
     gates, arms = _generated_groups()
-    preface = (RESULTS / "conclusions.md").read_text(encoding="utf-8")
-    table = preface[preface.index("### Few-shot") :].split("\n\n")[1]
-    rows = [_cells(line) for line in table.splitlines()[2:]]
-    assert len(rows) >= 10, table
+    rows = _conclusions_table("### Few-shot")
+    assert len(rows) >= 10, rows
     for task, k, reference, none, rdrop, rdrop_delta, other in rows:
         task = task.split(" (")[0]
         assert (reference, "learned") in gates[(task, k)], (task, k, reference, gates[(task, k)])
@@ -160,10 +165,8 @@ def _rdrop_cell(cell: str) -> tuple[str, str | None, tuple[str, str] | None] | N
 
 def test_each_row_of_the_full_data_table_is_what_its_studies_measured() -> None:
     gates, arms = _generated_groups()
-    preface = (RESULTS / "conclusions.md").read_text(encoding="utf-8")
-    table = preface[preface.index("### A whole training split") :].split("\n\n")[1]
-    rows = [_cells(line) for line in table.splitlines()[2:]]
-    assert len(rows) >= 6, table
+    rows = _conclusions_table("### A whole training split")
+    assert len(rows) >= 6, rows
     for task, reference, none, *rdrop_cells in rows:
         verdict = "did not learn" if "(did not learn)" in none else "learned"
         task = task.split(" (")[0]
