@@ -124,7 +124,8 @@ def _generated_groups() -> tuple[dict, dict]:
 def _conclusions_table(heading: str) -> list[list[str]]:
     """The cells of the rows of the first table after the conclusions' heading ``heading``."""
     preface = (RESULTS / "conclusions.md").read_text(encoding="utf-8")
-    table = preface[preface.index(heading) :].split("\n\n")[1]
+    blocks = preface[preface.index(heading) :].split("\n\n")
+    table = next(block for block in blocks if block.startswith("|"))
     return [_cells(line) for line in table.splitlines()[2:]]
 
 
@@ -185,3 +186,18 @@ def test_each_row_of_the_full_data_table_is_what_its_studies_measured() -> None:
             seen = {(m, (d, p)) for m, d, p in runs}
             means = {m for m, _ in seen}
             assert (mean, difference) in seen or (not difference and mean in means), (task, cell)
+
+
+def test_the_cost_table_of_the_conclusions_is_what_its_study_measured() -> None:
+    preface = (RESULTS / "conclusions.md").read_text(encoding="utf-8")
+    study = re.search(
+        r"### Cost\s+Training time relative to `none`, from study `([\w-]+)`", preface
+    )
+    report = (RESULTS / "report.md").read_text(encoding="utf-8").replace(preface.strip(), "")
+    section = report[report.index(f"\n## {study.group(1)}\n") :].split("\n## ", 2)[1]
+    costs = section[section.index("### Cost") :].split("\n\n")[2]
+    generated = {cells[0]: cells[4] for cells in map(_cells, costs.splitlines()[2:])}
+    rows = _conclusions_table("### Cost")
+    assert len(rows) == len(generated) - 1, (rows, generated)  # every arm but `none`
+    for method, ratio in rows:
+        assert generated[PROSE_ARMS[method]] == ratio, (method, ratio, generated)
