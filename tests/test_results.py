@@ -201,3 +201,37 @@ def test_the_cost_table_of_the_conclusions_is_what_its_study_measured() -> None:
     assert len(rows) == len(generated) - 1, (rows, generated)  # every arm but `none`
     for method, ratio in rows:
         assert generated[PROSE_ARMS[method]] == ratio, (method, ratio, generated)
+
+
+def _variants_and_costs() -> tuple[dict, dict]:
+    """Per study in $STUDIES: (study, arm, against) -> {task: (Δ, t-test p)} from its tables of
+    variants against the method's default, and (study, arm) -> time vs `none` from its cost."""
+    report = (RESULTS / "report.md").read_text(encoding="utf-8")
+    studies, study = set(_studies("STUDIES")), None
+    variants: dict[tuple[str, str, str], dict[str, tuple[str, str]]] = {}
+    costs: dict[tuple[str, str], str] = {}
+    for line in report.splitlines():
+        if line.startswith("## "):
+            study = line[3:].strip()
+        elif study in studies and line.startswith("|"):
+            cells = _cells(line)
+            if len(cells) == 8 and cells[4].isdigit():  # task | K | arm | against | n | Δ | p
+                variants.setdefault((study, cells[2], cells[3]), {})[cells[0]] = tuple(cells[5:7])
+            elif len(cells) == 6 and cells[1].isdigit() and cells[4].endswith("×"):
+                costs[(study, cells[0])] = cells[4]
+    return variants, costs
+
+
+def test_each_row_of_the_variants_table_is_one_arm_of_a_variant_study() -> None:
+    variants, costs = _variants_and_costs()
+    rows = _conclusions_table("### Semi-supervised R-Drop and R-Drop's variants")
+    assert len(rows) >= 5, rows
+    for setting, digits, fashion, time in rows:
+        measured = {
+            (study, arm, against) for (study, arm, against), by_task in variants.items()
+            if by_task.get("digits-mlp") == tuple(digits.split(", "))
+            and by_task.get("fashion-mnist-cnn") == tuple(fashion.split(", "))
+        }  # fmt: skip
+        assert len(measured) == 1, (setting, digits, fashion, measured)
+        ((study, arm, against),) = measured
+        assert time == f"{costs[(study, arm)]} ({costs[(study, against)]})", (setting, time)
