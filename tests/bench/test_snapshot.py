@@ -275,6 +275,25 @@ def test_a_worker_resumes_the_runs_left_half_done_before_starting_new_ones(tmp_p
     assert len(calls) == 1 and calls[0][0] not in (3, 7)  # then new points, one as asked
 
 
+def test_a_half_done_run_resumes_before_runs_queued_earlier(tmp_path) -> None:
+    from torch_rdrop.bench.engine.runner import _values, load_grid_study
+
+    storage = open_storage(storage_url(str(tmp_path / "runs.db")))
+    grid = Grid(("toy",), ("none",), tuple(range(6)), (4,), parse_params([]))
+    calls: list[tuple[int, bool]] = []
+    backend = _toy_backend(calls, fail_seed=None)
+    study = load_grid_study(storage, "s", grid, backend)
+    points = {point.seed: point for point in grid.points()}
+    study.enqueue_trial(_values(grid, points[1]))  # queued earlier, e.g. a retry with no snapshot
+    snapshots = tmp_path / "snapshots"
+    snapshots.mkdir()
+    snapshot_file(snapshots, "s", points[4]).path.write_text("half done")
+    assert len(run_grid(storage, "s", grid, backend, snapshots=snapshots, max_runs=1)) == 1
+    assert calls == [(4, True)]  # the half-done run, not the one queued before it
+    run_grid(storage, "s", grid, backend, snapshots=snapshots, max_runs=1)
+    assert calls[1] == (1, False)  # the queued one still runs, next
+
+
 def test_a_stalled_run_with_a_snapshot_resumes_once_and_leaves_nothing_queued(tmp_path) -> None:
     import datetime as dt
     import warnings

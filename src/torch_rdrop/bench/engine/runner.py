@@ -316,6 +316,29 @@ def _objective(
     return objective
 
 
+def _deferring(
+    objective: Callable[[optuna.trial.Trial], float],
+    grid: Grid,
+    queue: optuna.Study,
+    wanted: set[str],
+) -> Callable[[optuna.trial.Trial], float]:
+    """``objective`` for the points whose keys are ``wanted``; a trial for any other point is
+    pruned (marked ``deferred``) and its point queued again at the end of ``queue``."""
+    optuna = import_optuna()
+    space = grid.search_space()
+
+    def first_wanted(trial: optuna.trial.Trial) -> float:
+        values = {name: trial.suggest_categorical(name, choices) for name, choices in space.items()}
+        point = grid.point(values)
+        if point.key not in wanted:
+            trial.set_user_attr("deferred", point.label)
+            queue.enqueue_trial(values, skip_if_exists=False)
+            raise optuna.TrialPruned(f"{point.label} waits for the runs left half done")
+        return objective(trial)
+
+    return first_wanted
+
+
 def _waiting(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """The study's queued trials (enqueued, or a failed trial queued again by the store)."""
     optuna = import_optuna()
@@ -399,17 +422,25 @@ def run_grid(
     )
     if snapshot_of is not None:  # runs a dead worker left half done resume before new ones start
         _fail_stale(study)  # the store queues a failed trial again (its retry callback)
-        progress = grid_progress(study, points)
-        queued = _queued_keys(study)
-        interrupted = [
-            p for p in progress.missing
-            if p.key not in progress.running and snapshot_of(p).path.exists()
-        ]  # fmt: skip
-        for point in interrupted:
-            if point.key not in queued:
+
+        def interrupted() -> set[str]:
+            progress = grid_progress(study, points)
+            return {
+                p.key for p in progress.missing
+                if p.key not in progress.running and snapshot_of(p).path.exists()
+            }  # fmt: skip
+
+        half_done, queued = interrupted(), _queued_keys(study)
+        for point in points:
+            if point.key in half_done and point.key not in queued:
                 filler.enqueue_trial(_values(grid, point), skip_if_exists=False)
-        if interrupted:
-            filler.optimize(objective, n_trials=len(interrupted), callbacks=callbacks)
+        # the queue runs oldest first: a trial queued before them for another point goes back
+        for _ in range(len(_waiting(study)) + len(half_done)):
+            half_done = interrupted()
+            if not half_done or capped():
+                break
+            resume_first = _deferring(objective, grid, filler, half_done)
+            filler.optimize(resume_first, n_trials=1, callbacks=callbacks)
     progress = grid_progress(study, points)
     report()
     unclaimed = [p for p in progress.missing if p.key not in progress.running]
