@@ -312,3 +312,10 @@ def test_with_the_snapshot_folder_a_stalled_run_resumes_or_starts_over(store, tm
     assert "stalled, starts over" in gone.output
     plain = runner.invoke(app, ["status", "--storage", db, "--study", "s"])
     assert "stalled" in plain.output and "starts over" not in plain.output
+    missing = [r for r in study_status(storage, "s", BACKEND).runs if r.state == "missing"]
+    assert missing and "missing, resumes" not in gone.output
+    for other in GRID.points():  # a run stopped midway whose trial was failed: it runs first
+        snapshot_file(folder, "s", other).path.write_bytes(b"state")
+    kept_all = runner.invoke(app, ["status", "--storage", db, "--study", "s", "--snapshots",
+                                   str(folder), "--all"])  # fmt: skip
+    assert kept_all.output.count("missing, resumes") == len(missing), kept_all.output

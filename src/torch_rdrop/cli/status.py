@@ -88,18 +88,23 @@ def _overview_table(statuses: Sequence[StudyStatus]) -> Table:
 
 
 def _state(run: RunStatus) -> str:
-    """The run's state, and for a stalled run whose snapshot was looked for, what the next
-    ``rdrop bench`` does with it.
+    """The run's state, and for an unfinished run whose snapshot was looked for, what the next
+    ``rdrop bench`` does with it (a missing run with a snapshot was stopped midway and runs
+    before new ones).
 
     >>> from torch_rdrop.bench.engine.status import RunStatus
     >>> _state(RunStatus("a", "stalled", snapshot=True)), _state(RunStatus("a", "stalled"))
     ('stalled, resumes', 'stalled')
     >>> _state(RunStatus("a", "stalled", snapshot=False))
     'stalled, starts over'
+    >>> [_state(RunStatus("a", "missing", snapshot=kept)) for kept in (True, False)]
+    ['missing, resumes', 'missing']
     """
-    if run.state != "stalled" or run.snapshot is None:
+    if run.snapshot is None or run.state not in ("stalled", "missing"):
         return run.state
-    return "stalled, resumes" if run.snapshot else "stalled, starts over"
+    if run.snapshot:
+        return f"{run.state}, resumes"
+    return "stalled, starts over" if run.state == "stalled" else run.state
 
 
 def _runs_table(status: StudyStatus, all_runs: bool) -> Table | str:

@@ -288,14 +288,15 @@ def _grid_runs(
             trial = by_number[record.trial_number]
             runs.append(_trial_run(label, "finished", trial, now, value=record.result.value,
                                    trained=record.result.seconds, **extra))  # fmt: skip
-        elif point.key in holders:
-            trial = holders[point.key]
-            state = "stalled" if trial._trial_id in stale else "running"
-            if snapshots is not None:
-                extra["snapshot"] = snapshot_file(snapshots, study.study_name, point).path.exists()
-            runs.append(_trial_run(label, state, trial, now, **extra))
         else:
-            runs.append(RunStatus(label, "missing", **extra))
+            if snapshots is not None:  # a run stopped midway, held or not, resumes from it
+                extra["snapshot"] = snapshot_file(snapshots, study.study_name, point).path.exists()
+            if point.key in holders:
+                trial = holders[point.key]
+                state = "stalled" if trial._trial_id in stale else "running"
+                runs.append(_trial_run(label, state, trial, now, **extra))
+            else:
+                runs.append(RunStatus(label, "missing", **extra))
     return len(points), runs
 
 
