@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -98,27 +99,38 @@ def _cells(line: str) -> list[str]:
     return [cell.strip().replace("**", "") for cell in line.strip().strip("|").split("|")]
 
 
-def _generated_groups() -> tuple[dict, dict]:
-    """From the generated sections of the studies in $STUDIES: (task, K) -> (reference mean,
-    verdict) rows of "Did the models learn?", and (task, K, arm) -> (mean, Δ, t-test p) rows."""
+@dataclass
+class Generated:
+    """What the generated sections of the studies in $STUDIES measured, read from report.md."""
+
+    gates: dict = field(default_factory=dict)  # (task, K) -> {(reference mean, verdict)}
+    arms: dict = field(default_factory=dict)  # (task, K, arm) -> {(mean, Δ, t-test p)}
+    variants: dict = field(default_factory=dict)  # (study, arm, against) -> {task: (Δ, p)}
+    costs: dict = field(default_factory=dict)  # (study, arm) -> time vs `none`
+
+
+def _generated() -> Generated:
     report = (RESULTS / "report.md").read_text(encoding="utf-8")
-    studies, study, group = set(_studies("STUDIES")), None, None
-    gates: dict[tuple[str, str], set[tuple[str, str]]] = {}
-    arms: dict[tuple[str, str, str], set[tuple[str, str, str]]] = {}
+    studies, study, group, found = set(_studies("STUDIES")), None, None, Generated()
     for line in report.splitlines():
         if line.startswith("## "):
             study, group = line[3:].strip(), None
         elif line.startswith("### "):
-            found = re.match(r"### (\S+), K = (\S+)", line)
-            group = found.groups() if found else None
+            heading = re.match(r"### (\S+), K = (\S+)", line)
+            group = heading.groups() if heading else None
         elif study in studies and line.startswith("|"):
             cells = _cells(line)
             if len(cells) == 9 and cells[2].startswith("`"):  # a row of "Did the models learn?"
-                gates.setdefault((cells[0], cells[1]), set()).add((cells[4], cells[8]))
+                found.gates.setdefault((cells[0], cells[1]), set()).add((cells[4], cells[8]))
             elif group and len(cells) == 7 and cells[1].isdigit():  # an arm of a group
                 mean = cells[2].split(" ± ")[0]
-                arms.setdefault((*group, cells[0]), set()).add((mean, cells[4], cells[5]))
-    return gates, arms
+                found.arms.setdefault((*group, cells[0]), set()).add((mean, *cells[4:6]))
+            elif len(cells) == 8 and cells[4].isdigit():  # task | K | arm | against | n | Δ | p
+                row = found.variants.setdefault((study, cells[2], cells[3]), {})
+                row[cells[0]] = tuple(cells[5:7])
+            elif len(cells) == 6 and cells[1].isdigit() and cells[4].endswith("×"):  # cost
+                found.costs[(study, cells[0])] = cells[4]
+    return found
 
 
 def _conclusions_table(heading: str) -> list[list[str]]:
@@ -130,7 +142,8 @@ def _conclusions_table(heading: str) -> list[list[str]]:
 
 
 def test_each_row_of_the_few_shot_table_is_what_its_studies_measured() -> None:
-    gates, arms = _generated_groups()
+    found = _generated()
+    gates, arms = found.gates, found.arms
     rows = _conclusions_table("### Few-shot")
     assert len(rows) >= 10, rows
     for task, k, reference, none, rdrop, rdrop_delta, other in rows:
@@ -165,7 +178,8 @@ def _rdrop_cell(cell: str) -> tuple[str, str | None, tuple[str, str] | None] | N
 
 
 def test_each_row_of_the_full_data_table_is_what_its_studies_measured() -> None:
-    gates, arms = _generated_groups()
+    found = _generated()
+    gates, arms = found.gates, found.arms
     rows = _conclusions_table("### A whole training split")
     assert len(rows) >= 6, rows
     for task, reference, none, *rdrop_cells in rows:
@@ -193,37 +207,17 @@ def test_the_cost_table_of_the_conclusions_is_what_its_study_measured() -> None:
     study = re.search(
         r"### Cost\s+Training time relative to `none`, from study `([\w-]+)`", preface
     )
-    report = (RESULTS / "report.md").read_text(encoding="utf-8").replace(preface.strip(), "")
-    section = report[report.index(f"\n## {study.group(1)}\n") :].split("\n## ", 2)[1]
-    costs = section[section.index("### Cost") :].split("\n\n")[2]
-    generated = {cells[0]: cells[4] for cells in map(_cells, costs.splitlines()[2:])}
+    costs = _generated().costs
+    generated = {arm: ratio for (name, arm), ratio in costs.items() if name == study.group(1)}
     rows = _conclusions_table("### Cost")
     assert len(rows) == len(generated) - 1, (rows, generated)  # every arm but `none`
     for method, ratio in rows:
         assert generated[PROSE_ARMS[method]] == ratio, (method, ratio, generated)
 
 
-def _variants_and_costs() -> tuple[dict, dict]:
-    """Per study in $STUDIES: (study, arm, against) -> {task: (Δ, t-test p)} from its tables of
-    variants against the method's default, and (study, arm) -> time vs `none` from its cost."""
-    report = (RESULTS / "report.md").read_text(encoding="utf-8")
-    studies, study = set(_studies("STUDIES")), None
-    variants: dict[tuple[str, str, str], dict[str, tuple[str, str]]] = {}
-    costs: dict[tuple[str, str], str] = {}
-    for line in report.splitlines():
-        if line.startswith("## "):
-            study = line[3:].strip()
-        elif study in studies and line.startswith("|"):
-            cells = _cells(line)
-            if len(cells) == 8 and cells[4].isdigit():  # task | K | arm | against | n | Δ | p
-                variants.setdefault((study, cells[2], cells[3]), {})[cells[0]] = tuple(cells[5:7])
-            elif len(cells) == 6 and cells[1].isdigit() and cells[4].endswith("×"):
-                costs[(study, cells[0])] = cells[4]
-    return variants, costs
-
-
 def test_each_row_of_the_variants_table_is_one_arm_of_a_variant_study() -> None:
-    variants, costs = _variants_and_costs()
+    found = _generated()
+    variants, costs = found.variants, found.costs
     rows = _conclusions_table("### Semi-supervised R-Drop and R-Drop's variants")
     assert len(rows) >= 5, rows
     for setting, digits, fashion, time in rows:
