@@ -319,3 +319,37 @@ def test_with_the_snapshot_folder_a_stalled_run_resumes_or_starts_over(store, tm
     kept_all = runner.invoke(app, ["status", "--storage", db, "--study", "s", "--snapshots",
                                    str(folder), "--all"])  # fmt: skip
     assert kept_all.output.count("missing, resumes") == len(missing), kept_all.output
+
+
+def test_a_missing_run_with_a_snapshot_counts_only_the_epochs_it_has_left(store, tmp_path) -> None:
+    url, storage = store
+    study = optuna.load_study(study_name="s", storage=storage)
+    _started_before_end(url, 0, minutes=20)  # the finished run of the study took 20 minutes
+    stopped = _claim(study, 0, lr=0.1)  # a run that evaluated 4 of its 6 epochs, then failed
+    for epoch, value in enumerate([0.3, 0.4, 0.5, 0.55]):
+        stopped.report(value, epoch)
+    study.tell(stopped, state=optuna.trial.TrialState.FAIL)
+    study.tell(_claim(study, 0, lr=0.1), state=optuna.trial.TrialState.FAIL)  # retry died at once
+    label = "toy/none/K=4/seed=0 lr=0.1"
+    folder = tmp_path / "snapshots"
+    folder.mkdir()
+    first = next(t for t in study.get_trials() if t.number == 1)
+    now = first.datetime_start + dt.timedelta(hours=1)
+
+    def run_and_left() -> tuple[tuple, float]:
+        status = study_status(storage, "s", BACKEND, snapshots=folder, now=now)
+        run = next(r for r in status.runs if r.label == label)
+        return (run.state, run.snapshot, run.epoch, run.value), status.work_left().seconds
+
+    (state, *read), whole = run_and_left()  # no snapshot: it starts over, 20 minutes
+    assert (state, read) == ("missing", [False, None, None])
+    point = GRID.point({"task": "toy", "method": "none", "seed": 0, "shots": 4,
+                        "param:*.lr": 0.1})  # fmt: skip
+    snapshot_file(folder, "s", point).path.write_bytes(b"state")
+    shown, left = run_and_left()
+    assert shown == ("missing", True, 4, 0.55)
+    assert left == pytest.approx(whole - 20 * 60 * 4 / 6)  # 2 of its 6 epochs left
+    db = url[len("sqlite:///") :]
+    table = runner.invoke(app, ["status", "--storage", db, "--study", "s", "--snapshots",
+                                str(folder)])  # fmt: skip
+    assert "4/6" in next(line for line in table.output.splitlines() if "seed=0 lr=0.1" in line)

@@ -140,7 +140,8 @@ class StudyStatus:
         median time of this study's finished runs of the same point but for the seed, else of
         the same task and method. A run finished in one go counts its wall time; a resumed one,
         whose wall time counts from its last start, its training time over all its attempts. A
-        stalled run whose snapshot is there counts only the epochs after its last evaluated one.
+        stalled run whose snapshot is there counts only the epochs after its last evaluated one,
+        and so does a missing one (its trial failed since) after the last its attempts reported.
 
         >>> done = [RunStatus(f"s{i}", "finished", elapsed=60.0 * i, pace=("a", "t")) for i in
         ...         (1, 2, 3)]
@@ -170,7 +171,7 @@ class StudyStatus:
             if median is None:
                 unpaced += 1
                 continue
-            if run.state == "stalled" and run.snapshot and run.epoch and run.epochs:
+            if run.state in ("stalled", "missing") and run.snapshot and run.epoch and run.epochs:
                 seconds += median * max(run.epochs - run.epoch, 0) / run.epochs
                 continue
             spent = run.elapsed if run.state == "running" and run.elapsed is not None else 0.0
@@ -266,9 +267,9 @@ def _grid_runs(
     axes = {setting.name for setting in grid.params if len(setting.values) > 1}
     finished = finished_runs(trials)
     by_number = {t.number: t for t in trials}
-    failures = Counter(
-        t.user_attrs.get("key") for t in trials if t.state == optuna.trial.TrialState.FAIL
-    )
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    failures = Counter(t.user_attrs.get("key") for t in failed)
+    stopped = {t.user_attrs.get("key"): t for t in failed if t.intermediate_values}  # the latest
     holders: dict[str, optuna.trial.FrozenTrial] = {}
     for trial in trials:  # the latest RUNNING trial of each point holds it
         key = trial.user_attrs.get("key")
@@ -295,6 +296,10 @@ def _grid_runs(
                 trial = holders[point.key]
                 state = "stalled" if trial._trial_id in stale else "running"
                 runs.append(_trial_run(label, state, trial, now, **extra))
+            elif extra.get("snapshot") and point.key in stopped:  # resumes where it stopped
+                steps = stopped[point.key].intermediate_values
+                last = max(steps)
+                runs.append(RunStatus(label, "missing", epoch=last + 1, value=steps[last], **extra))
             else:
                 runs.append(RunStatus(label, "missing", **extra))
     return len(points), runs
