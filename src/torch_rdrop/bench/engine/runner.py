@@ -272,6 +272,13 @@ def snapshot_file(
     return SnapshotFile(directory / f"{name}-{digest}.pt", every_seconds)
 
 
+def _suggested_point(trial: optuna.trial.Trial, grid: Grid) -> tuple[dict[str, Any], GridPoint]:
+    """The axis values ``trial`` draws from ``grid``'s search space, and their grid point."""
+    space = grid.search_space()
+    values = {name: trial.suggest_categorical(name, choices) for name, choices in space.items()}
+    return values, grid.point(values)
+
+
 def _objective(
     grid: Grid,
     backend: TrialBackend,
@@ -279,11 +286,9 @@ def _objective(
     started: list[GridPoint] | None = None,
 ) -> Callable[[optuna.trial.Trial], float]:
     optuna = import_optuna()
-    space = grid.search_space()
 
     def objective(trial: optuna.trial.Trial) -> float:
-        values = {name: trial.suggest_categorical(name, choices) for name, choices in space.items()}
-        point = grid.point(values)
+        _, point = _suggested_point(trial, grid)
         if not grid.includes(point):
             trial.set_user_attr("skipped", point.label)
             raise optuna.TrialPruned(f"{point.method} does not apply to {point.task}")
@@ -325,11 +330,9 @@ def _deferring(
     """``objective`` for the points whose keys are ``wanted``; a trial for any other point is
     pruned (marked ``deferred``) and its point queued again at the end of ``queue``."""
     optuna = import_optuna()
-    space = grid.search_space()
 
     def first_wanted(trial: optuna.trial.Trial) -> float:
-        values = {name: trial.suggest_categorical(name, choices) for name, choices in space.items()}
-        point = grid.point(values)
+        values, point = _suggested_point(trial, grid)
         if point.key not in wanted:
             trial.set_user_attr("deferred", point.label)
             queue.enqueue_trial(values, skip_if_exists=False)
