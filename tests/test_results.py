@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,32 @@ def test_every_figure_of_the_conclusions_and_the_readme_summary_is_in_the_tables
     assert quoted, "the summaries quote no figures"
     missing = sorted(n for n in quoted if not _in_tables(n, tables))
     assert not missing, f"figures not found in the generated report: {missing}"
+
+
+# a signed difference the prose quotes with its p: "+0.0044, p = 0.025" or "+0.0087 (p = 0.151)"
+QUOTED_PAIR = re.compile(r"(?<![\w.])([+-]\d+\.\d{4})(?:, | \()p = (\d\.\d{3})(?!\d)")
+
+
+def test_each_difference_the_prose_quotes_with_its_p_is_one_row_of_the_tables() -> None:
+    """A 4-decimal difference alone recurs across hundreds of tables; with its p it names one
+    row, so a difference or a p copied from the wrong row fails here."""
+    report = (RESULTS / "report.md").read_text(encoding="utf-8")
+    preface = (RESULTS / "conclusions.md").read_text(encoding="utf-8").strip()
+    generated = report.replace(preface, "").splitlines()
+    rows = [_cells(line) for line in generated if line.startswith("|")]
+    measured = {
+        (left, right) for cells in rows for left, right in pairwise(cells)
+        if re.fullmatch(r"[+-]\d+\.\d{4}", left) and re.fullmatch(r"\d\.\d{3}", right)
+    }  # fmt: skip
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    summary = readme[readme.index("## Results") :].split("\n## ", 1)[0]
+    prose = " ".join(
+        line for line in f"{preface}\n{summary}".splitlines() if not line.startswith("|")
+    )
+    quoted = QUOTED_PAIR.findall(re.sub(r"\s+", " ", prose))
+    assert len(quoted) >= 50, quoted
+    missing = sorted(set(quoted) - measured)
+    assert not missing, f"difference and p not in one row of the generated tables: {missing}"
 
 
 # the method names the conclusions write, and the arms of the report they stand for
