@@ -76,13 +76,19 @@ def _in_tables(figure: str, tables: set[str]) -> bool:
     return any(sign + bare + unit in tables for sign in signs for unit in ("", "×"))
 
 
-def test_every_figure_of_the_conclusions_and_the_readme_summary_is_in_the_tables() -> None:
+def _written_and_generated() -> tuple[str, str, str]:
+    """The conclusions, README's results summary, and the generated part of the report."""
     report = (RESULTS / "report.md").read_text(encoding="utf-8")
     preface = (RESULTS / "conclusions.md").read_text(encoding="utf-8").strip()
-    tables = _quoted_numbers(report.replace(preface, ""))  # the generated part alone
-    tables |= {figure.lstrip("+") for figure in tables}
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     summary = readme[readme.index("## Results") :].split("\n## ", 1)[0]
+    return preface, summary, report.replace(preface, "")
+
+
+def test_every_figure_of_the_conclusions_and_the_readme_summary_is_in_the_tables() -> None:
+    preface, summary, generated = _written_and_generated()
+    tables = _quoted_numbers(generated)
+    tables |= {figure.lstrip("+") for figure in tables}
     quoted = _quoted_numbers(preface) | _quoted_numbers(summary)
     assert quoted, "the summaries quote no figures"
     missing = sorted(n for n in quoted if not _in_tables(n, tables))
@@ -96,16 +102,12 @@ QUOTED_PAIR = re.compile(r"(?<![\w.])([+-]\d+\.\d{4})(?:, | \()p = (\d\.\d{3})(?
 def test_each_difference_the_prose_quotes_with_its_p_is_one_row_of_the_tables() -> None:
     """A 4-decimal difference alone recurs across hundreds of tables; with its p it names one
     row, so a difference or a p copied from the wrong row fails here."""
-    report = (RESULTS / "report.md").read_text(encoding="utf-8")
-    preface = (RESULTS / "conclusions.md").read_text(encoding="utf-8").strip()
-    generated = report.replace(preface, "").splitlines()
-    rows = [_cells(line) for line in generated if line.startswith("|")]
+    preface, summary, generated = _written_and_generated()
+    rows = [_cells(line) for line in generated.splitlines() if line.startswith("|")]
     measured = {
         (left, right) for cells in rows for left, right in pairwise(cells)
         if re.fullmatch(r"[+-]\d+\.\d{4}", left) and re.fullmatch(r"\d\.\d{3}", right)
     }  # fmt: skip
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    summary = readme[readme.index("## Results") :].split("\n## ", 1)[0]
     prose = " ".join(
         line for line in f"{preface}\n{summary}".splitlines() if not line.startswith("|")
     )
