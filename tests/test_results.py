@@ -95,6 +95,25 @@ def test_every_figure_of_the_conclusions_and_the_readme_summary_is_in_the_tables
     assert not missing, f"figures not found in the generated report: {missing}"
 
 
+# the method names the conclusions write, and the arms of the report they stand for
+PROSE_ARMS = {
+    "R-Drop": "rdrop", "MixUp": "mixup", "Manifold-MixUp": "manifold_mixup", "FGM": "fgm",
+    "PGD": "pgd", "FreeLB": "freelb", "R-Drop + FGM": "rdrop+fgm",
+}  # fmt: skip
+# a method named with its difference: "FGM +0.0087" or "R-Drop (-0.0023)"; not a pair of
+# differences given in the order of a list of names ("MixUp and Manifold-MixUp (+0.0052 and ...")
+NAMED_DIFFERENCE = re.compile(
+    r"(?<![\w-])(" + "|".join(re.escape(name) for name in sorted(PROSE_ARMS, key=len)[::-1])
+    + r") \(?([+-]\d+\.\d{4})(?!\d)(?! and | to )"
+)  # fmt: skip
+
+
+def _prose(preface: str, summary: str) -> str:
+    """The conclusions and the README summary without their tables, on one line."""
+    lines = (line for line in f"{preface}\n{summary}".splitlines() if not line.startswith("|"))
+    return re.sub(r"\s+", " ", " ".join(lines))
+
+
 # a signed difference the prose quotes with its p: "+0.0044, p = 0.025" or "+0.0087 (p = 0.151)"
 QUOTED_PAIR = re.compile(r"(?<![\w.])([+-]\d+\.\d{4})(?:, | \()p = (\d\.\d{3})(?!\d)")
 
@@ -108,20 +127,25 @@ def test_each_difference_the_prose_quotes_with_its_p_is_one_row_of_the_tables() 
         (left, right) for cells in rows for left, right in pairwise(cells)
         if re.fullmatch(r"[+-]\d+\.\d{4}", left) and re.fullmatch(r"\d\.\d{3}", right)
     }  # fmt: skip
-    prose = " ".join(
-        line for line in f"{preface}\n{summary}".splitlines() if not line.startswith("|")
-    )
-    quoted = QUOTED_PAIR.findall(re.sub(r"\s+", " ", prose))
+    quoted = QUOTED_PAIR.findall(_prose(preface, summary))
     assert len(quoted) >= 50, quoted
     missing = sorted(set(quoted) - measured)
     assert not missing, f"difference and p not in one row of the generated tables: {missing}"
 
 
-# the method names the conclusions write, and the arms of the report they stand for
-PROSE_ARMS = {
-    "R-Drop": "rdrop", "MixUp": "mixup", "Manifold-MixUp": "manifold_mixup", "FGM": "fgm",
-    "PGD": "pgd", "FreeLB": "freelb", "R-Drop + FGM": "rdrop+fgm",
-}  # fmt: skip
+def test_each_difference_the_prose_gives_a_method_is_in_a_row_of_that_method() -> None:
+    """A difference quoted without its p ("FGM +0.0087") must stand in a generated row of the
+    method it is given to, so that a difference moved to the wrong method fails here."""
+    preface, summary, generated = _written_and_generated()
+    rows = [_cells(line) for line in generated.splitlines() if line.startswith("|")]
+    measured = {
+        (cells[0], cell) for cells in rows for cell in cells[1:]
+        if re.fullmatch(r"[+-]\d+\.\d{4}", cell)
+    }  # fmt: skip
+    quoted = NAMED_DIFFERENCE.findall(_prose(preface, summary))
+    assert len(quoted) >= 20, quoted
+    missing = sorted((name, d) for name, d in set(quoted) if (PROSE_ARMS[name], d) not in measured)
+    assert not missing, f"difference not in a generated row of the method named: {missing}"
 
 
 def _cells(line: str) -> list[str]:
