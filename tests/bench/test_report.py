@@ -133,6 +133,18 @@ def test_cost_is_relative_to_none_in_each_group() -> None:
     assert costs["rdrop"].seconds == pytest.approx(42.0) and costs["rdrop"].runs == 4
 
 
+def test_one_slow_run_does_not_set_its_arms_cost() -> None:
+    # rdrop's seed 2 was slowed (say, a paused worker): 60 s instead of about 4 s
+    records = [_timed("none", s, 0.5, 2.0, 0.1) for s in range(3)]
+    records += [_timed("rdrop", s, 0.5, t, p) for s, t, p in ((0, 4.0, 0.2), (1, 4.2, 0.21),
+                                                              (2, 60.0, 3.0))]  # fmt: skip
+    costs = {c.arm: c for c in build_report(records).costs}
+    assert costs["rdrop"].seconds == pytest.approx(4.2)  # a mean would give 22.7
+    assert costs["rdrop"].seconds_per_step == pytest.approx(0.21)
+    assert costs["rdrop"].time_ratio == pytest.approx(2.1)
+    assert costs["rdrop"].step_ratio == pytest.approx(2.1)
+
+
 def test_groups_with_a_lower_is_better_metric_rank_and_count_the_other_way() -> None:
     records = [_timed("none", s, 0.5 + s / 100, 1, 1) for s in range(5)]
     records += [_timed("rdrop", s, 0.6 + s / 100 + s * s / 1000, 1, 1) for s in range(5)]

@@ -136,8 +136,9 @@ class VariantStats:
 class ArmCost:
     """What an arm cost over its runs, and relative to ``none`` in the same groups.
 
-    ``time_ratio`` and ``step_ratio`` are geometric means over groups of the arm's mean training
-    time (and time per optimizer step) divided by ``none``'s; NaN without a ``none`` to compare.
+    ``seconds`` and ``seconds_per_step`` are medians over the arm's runs. ``time_ratio`` and
+    ``step_ratio`` are geometric means over groups of the arm's median training time (and time
+    per optimizer step) divided by ``none``'s; NaN without a ``none`` to compare.
     """
 
     arm: str
@@ -216,28 +217,31 @@ def baseline_of(arms: Arms, arm: str) -> Mapping[int, RunRecord] | None:
 def arm_costs(
     by_group: Mapping[Group, Arms],
 ) -> list[ArmCost]:
-    """Mean training time and time per step of each arm, and their ratios to the matching
-    ``none`` (:func:`baseline_of`) in the same group."""
+    """Median training time and time per step of each arm, and their ratios to the matching
+    ``none`` (:func:`baseline_of`) in the same group.
+
+    Medians, not means: one run slowed by a busy machine or a paused worker would otherwise
+    pull its whole arm's figure up."""
     per_arm: dict[str, list[RunRecord]] = defaultdict(list)
     ratios: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
 
-    def means(runs: Iterable[RunRecord]) -> tuple[float, float]:
+    def medians(runs: Iterable[RunRecord]) -> tuple[float, float]:
         runs = list(runs)
         steps = [r.result.metrics.get("seconds_per_step", math.nan) for r in runs]
-        return float(np.mean([r.result.seconds for r in runs])), float(np.mean(steps))
+        return float(np.median([r.result.seconds for r in runs])), float(np.median(steps))
 
     for arms in by_group.values():
         for arm, runs in arms.items():
             per_arm[arm].extend(runs.values())
             matched = baseline_of(arms, arm)
-            base = means(matched.values()) if matched is not None else None
+            base = medians(matched.values()) if matched is not None else None
             if base is not None:
-                seconds, per_step = means(runs.values())
+                seconds, per_step = medians(runs.values())
                 ratios[arm][0].append(seconds / base[0] if base[0] > 0 else math.nan)
                 ratios[arm][1].append(per_step / base[1] if base[1] > 0 else math.nan)
     costs = []
     for arm, runs in per_arm.items():
-        seconds, per_step = means(runs)
+        seconds, per_step = medians(runs)
         time_ratios, step_ratios = ratios.get(arm, ([], []))
         time_ratio, step_ratio = _geometric_mean(time_ratios), _geometric_mean(step_ratios)
         costs.append(ArmCost(arm, len(runs), seconds, per_step, time_ratio, step_ratio))

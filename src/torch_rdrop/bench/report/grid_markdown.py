@@ -82,8 +82,9 @@ def _cost_lines(report: Report, h: str) -> list[str]:
     ]
     header = ["arm", "runs", "train s / run", "ms / step", "time vs none", "step vs none"]
     text = (
-        "Training time only (evaluation excluded), one CPU thread per run. Ratios: geometric "
-        "mean over groups of the arm's mean divided by `none`'s in the same group."
+        "Training time only (evaluation excluded), one CPU thread per run; median over the "
+        "arm's runs. Ratios: geometric mean over groups of the arm's median divided by "
+        "`none`'s in the same group."
     )
     return _section(f"{h} Cost", text, header, rows)
 
