@@ -268,6 +268,39 @@ def test_the_cost_table_of_the_conclusions_is_what_its_study_measured() -> None:
         assert generated[PROSE_ARMS[method]] == ratio, (method, ratio, generated)
 
 
+# a cost the prose gives, as "FreeLB 2.13×" or "1.61×", and the study named after it
+COST = re.compile(r"(?:(" + "|".join(re.escape(n) for n in sorted(PROSE_ARMS, key=len)[::-1])
+                  + r") )?(\d\.\d\d)×")  # fmt: skip
+NAMED_STUDIES = re.compile(r"\((?:study|studies) ((?:`[\w-]+`(?:,| and| |)*)+)\)")
+
+
+def test_each_cost_the_cost_prose_gives_is_from_the_study_it_names() -> None:
+    """The paragraph under the cost table quotes some 50 ratios, each followed by the study it
+    comes from: each must be a time ratio of that study's cost table (of the method named, when
+    one is), not merely a figure found somewhere in the report."""
+    preface = (RESULTS / "conclusions.md").read_text(encoding="utf-8")
+    section = preface[preface.index("### Cost") :].split("\n### ")[0]
+    prose = _prose(section, "")
+    costs = _generated().costs
+    checked, start = 0, 0
+    for named in NAMED_STUDIES.finditer(prose):
+        studies = re.findall(r"`([\w-]+)`", named.group(1))
+        for method, ratio in COST.findall(prose[start : named.start()]):
+            arms = {
+                arm for (study, arm), r in costs.items()
+                if study in studies and r == f"{ratio}×"
+            }  # fmt: skip
+            assert arms, (ratio, studies)
+            if method:
+                key = PROSE_ARMS[method]
+                assert any(arm == key or arm.startswith(f"{key} ") for arm in arms), (
+                    method, ratio, studies, arms,
+                )  # fmt: skip
+            checked += 1
+        start = named.end()
+    assert checked >= 40, checked
+
+
 def test_each_row_of_the_variants_table_is_one_arm_of_a_variant_study() -> None:
     found = _generated()
     variants, costs = found.variants, found.costs
