@@ -160,6 +160,7 @@ class Generated:
     arms: dict = field(default_factory=dict)  # (task, K, arm) -> {(mean, Δ, t-test p)}
     variants: dict = field(default_factory=dict)  # (study, arm, against) -> {task: (Δ, p)}
     costs: dict = field(default_factory=dict)  # (study, arm) -> time vs `none`
+    groups: dict = field(default_factory=dict)  # study -> {(task, K)} of its sections
 
 
 def _generated() -> Generated:
@@ -171,6 +172,8 @@ def _generated() -> Generated:
         elif line.startswith("### "):
             heading = re.match(r"### (\S+), K = (\S+)", line)
             group = heading.groups() if heading else None
+            if group and study in studies:
+                found.groups.setdefault(study, set()).add(group)
         elif study in studies and line.startswith("|"):
             cells = _cells(line)
             if len(cells) == 9 and cells[2].startswith("`"):  # a row of "Did the models learn?"
@@ -184,6 +187,28 @@ def _generated() -> Generated:
             elif len(cells) == 6 and cells[1].isdigit() and cells[4].endswith("×"):  # cost
                 found.costs[(study, cells[0])] = cells[4]
     return found
+
+
+def test_each_difference_a_few_shot_bullet_gives_a_method_is_from_a_study_it_names() -> None:
+    """Per task, not only per method: each bullet of the few-shot section names its studies,
+    and a difference it gives a method must be that method's in one of those studies' groups
+    (a difference copied from the same method on another task passes the check above)."""
+    preface = (RESULTS / "conclusions.md").read_text(encoding="utf-8")
+    section = preface[preface.index("### Few-shot") :].split("\n### ")[0]
+    found, checked = _generated(), 0
+    for bullet in section.split("\n- ")[1:]:
+        prose = _prose(bullet, "")
+        named = {s for s in re.findall(r"`([\w-]+)`", prose) if s in found.groups}
+        groups = set().union(*(found.groups[s] for s in named))
+        for name, delta in NAMED_DIFFERENCE.findall(prose):
+            rows = {
+                (task, k) for (task, k) in groups
+                for _, d, _ in found.arms.get((task, k, PROSE_ARMS[name]), ())
+                if d == delta
+            }  # fmt: skip
+            assert rows, (name, delta, sorted(named), prose[:80])
+            checked += 1
+    assert checked >= 20, checked
 
 
 def _conclusions_table(heading: str) -> list[list[str]]:
