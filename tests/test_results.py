@@ -247,7 +247,7 @@ def _rdrop_cell(cell: str) -> tuple[str, str | None, tuple[str, str] | None] | N
     """'0.9682 at 9.6: -0.0139, p = 0.030' -> ('0.9682', '9.6', ('-0.0139', '0.030')); a mean
     alone ('0.6352 at 16') has no difference; a cell of words (no run) gives None."""
     found = re.fullmatch(
-        r"(\d\.\d{4})(?: at ([\d.]+))?(?:: ([+-]\d\.\d{4}), p = (\d\.\d{3}))?", cell
+        r"(\d+\.\d{4})(?: at ([\d.]+))?(?:: ([+-]\d+\.\d{4}), p = (\d\.\d{3}))?", cell
     )
     if not found:
         return None
