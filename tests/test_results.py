@@ -102,10 +102,11 @@ PROSE_ARMS = {
 }  # fmt: skip
 # a method named with its difference: "FGM +0.0087" or "R-Drop (-0.0023)"; not a pair of
 # differences given in the order of a list of names ("MixUp and Manifold-MixUp (+0.0052 and ...")
+# the methods' names, longest first ("R-Drop + FGM" before "R-Drop"), as one alternation
+METHOD_NAMES = "|".join(re.escape(name) for name in sorted(PROSE_ARMS, key=len)[::-1])
 NAMED_DIFFERENCE = re.compile(
-    r"(?<![\w-])(" + "|".join(re.escape(name) for name in sorted(PROSE_ARMS, key=len)[::-1])
-    + r") \(?([+-]\d+\.\d{4})(?!\d)(?! and | to )"
-)  # fmt: skip
+    r"(?<![\w-])(" + METHOD_NAMES + r") \(?([+-]\d+\.\d{4})(?!\d)(?! and | to )"
+)
 
 
 def _prose(preface: str, summary: str) -> str:
@@ -193,8 +194,7 @@ def test_each_difference_a_few_shot_bullet_gives_a_method_is_from_a_study_it_nam
     """Per task, not only per method: each bullet of the few-shot section names its studies,
     and a difference it gives a method must be that method's in one of those studies' groups
     (a difference copied from the same method on another task passes the check above)."""
-    preface = (RESULTS / "conclusions.md").read_text(encoding="utf-8")
-    section = preface[preface.index("### Few-shot") :].split("\n### ")[0]
+    section = _conclusions_section("### Few-shot")
     found, checked = _generated(), 0
     for bullet in section.split("\n- ")[1:]:
         prose = _prose(bullet, "")
@@ -211,10 +211,15 @@ def test_each_difference_a_few_shot_bullet_gives_a_method_is_from_a_study_it_nam
     assert checked >= 20, checked
 
 
+def _conclusions_section(heading: str) -> str:
+    """The conclusions from the heading that starts with ``heading`` to the next heading."""
+    preface = (RESULTS / "conclusions.md").read_text(encoding="utf-8")
+    return preface[preface.index(heading) :].split("\n### ")[0]
+
+
 def _conclusions_table(heading: str) -> list[list[str]]:
     """The cells of the rows of the first table after the conclusions' heading ``heading``."""
-    preface = (RESULTS / "conclusions.md").read_text(encoding="utf-8")
-    blocks = preface[preface.index(heading) :].split("\n\n")
+    blocks = _conclusions_section(heading).split("\n\n")
     table = next(block for block in blocks if block.startswith("|"))
     return [_cells(line) for line in table.splitlines()[2:]]
 
@@ -294,18 +299,15 @@ def test_the_cost_table_of_the_conclusions_is_what_its_study_measured() -> None:
 
 
 # a cost the prose gives, as "FreeLB 2.13×" or "1.61×", and the study named after it
-COST = re.compile(r"(?:(" + "|".join(re.escape(n) for n in sorted(PROSE_ARMS, key=len)[::-1])
-                  + r") )?(\d\.\d\d)×")  # fmt: skip
-NAMED_STUDIES = re.compile(r"\((?:study|studies) ((?:`[\w-]+`(?:,| and| |)*)+)\)")
+COST = re.compile(r"(?:(" + METHOD_NAMES + r") )?(\d\.\d\d)×")
+NAMED_STUDIES = re.compile(r"\((?:study|studies) ((?:`[\w-]+`(?:, and |, | and )?)+)\)")
 
 
 def test_each_cost_the_cost_prose_gives_is_from_the_study_it_names() -> None:
-    """The paragraph under the cost table quotes some 50 ratios, each followed by the study it
+    """The paragraph under the cost table quotes some 45 ratios, each followed by the study it
     comes from: each must be a time ratio of that study's cost table (of the method named, when
     one is), not merely a figure found somewhere in the report."""
-    preface = (RESULTS / "conclusions.md").read_text(encoding="utf-8")
-    section = preface[preface.index("### Cost") :].split("\n### ")[0]
-    prose = _prose(section, "")
+    prose = _prose(_conclusions_section("### Cost"), "")
     costs = _generated().costs
     checked, start = 0, 0
     for named in NAMED_STUDIES.finditer(prose):
