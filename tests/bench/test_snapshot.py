@@ -294,6 +294,32 @@ def test_a_half_done_run_resumes_before_runs_queued_earlier(tmp_path) -> None:
     assert calls[1] == (1, False)  # the queued one still runs, next
 
 
+def test_of_two_half_done_runs_the_one_further_along_resumes_first(tmp_path) -> None:
+    import optuna
+
+    from torch_rdrop.bench.engine.runner import load_grid_study
+
+    storage = open_storage(storage_url(str(tmp_path / "runs.db")))
+    grid = Grid(("toy",), ("none",), tuple(range(6)), (4,), parse_params([]))
+    backend = _toy_backend([], fail_seed=None)
+    study = load_grid_study(storage, "s", grid, backend)
+    points = {point.seed: point for point in grid.points()}
+    snapshots = tmp_path / "snapshots"
+    snapshots.mkdir()
+    for seed, epochs in ((1, 1), (4, 3)):  # seed 1 stopped after 1 epoch, seed 4 after 3
+        trial = study.ask()
+        trial.set_user_attr("key", points[seed].key)
+        for epoch in range(epochs):
+            trial.report(0.5, epoch)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        snapshot_file(snapshots, "s", points[seed]).path.write_text("half done")
+    calls: list[tuple[int, bool]] = []
+    run_grid(storage, "s", grid, _toy_backend(calls, None), snapshots=snapshots, max_runs=1)
+    assert calls == [(4, True)]  # grid order (or queue order) would take seed 1 first
+    run_grid(storage, "s", grid, _toy_backend(calls, None), snapshots=snapshots, max_runs=1)
+    assert calls[1] == (1, True)  # then the other half-done run, before any new one
+
+
 def test_a_stalled_run_with_a_snapshot_resumes_once_and_leaves_nothing_queued(tmp_path) -> None:
     import datetime as dt
     import warnings

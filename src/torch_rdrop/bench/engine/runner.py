@@ -354,6 +354,18 @@ def _queued_keys(study: optuna.Study) -> set[str | None]:
     return {t.user_attrs.get("key") for t in _waiting(study)}
 
 
+def _furthest_along(study: optuna.Study, keys: set[str]) -> set[str]:
+    """Those of ``keys`` whose earlier attempts reported the most epochs (all of them when none
+    reported any): the half-done runs a worker resumes first, so that fewer stay half done."""
+    reached = dict.fromkeys(keys, 0)
+    for trial in study.get_trials(deepcopy=False):
+        key = trial.user_attrs.get("key")
+        if key in reached and trial.intermediate_values:
+            reached[key] = max(reached[key], max(trial.intermediate_values) + 1)
+    most = max(reached.values(), default=0)
+    return {key for key, epochs in reached.items() if epochs == most}
+
+
 def _fail_stale(study: optuna.Study) -> None:
     """Mark FAIL the RUNNING trials whose worker stopped beating (died), so they run again."""
     optuna = import_optuna()
@@ -383,10 +395,10 @@ def run_grid(
     command line being run, is remembered in the study for the report. ``snapshots``, a
     directory, makes every run of a resumable backend save its training state there (at most
     once per ``snapshot_seconds`` of training) and resume from it when run again; the runs
-    found there half done (their worker died) are resumed before any new run starts. ``max_runs``
-    caps the runs this call starts: once it has run that many it returns the runs finished so
-    far, without starting another or waiting for other workers (the rest of the grid is left to
-    them, or to a later call).
+    found there half done (their worker died) are resumed before any new run starts, the one whose
+    earlier attempts reported the most epochs first. ``max_runs`` caps the runs this call starts:
+    once it has run that many it returns the runs finished so far, without starting another or
+    waiting for other workers (the rest of the grid is left to them, or to a later call).
     """
     if max_runs is not None and max_runs < 1:
         raise ValueError(f"max_runs must be >= 1 or None, got {max_runs}")
@@ -437,12 +449,14 @@ def run_grid(
         for point in points:
             if point.key in half_done and point.key not in queued:
                 filler.enqueue_trial(_values(grid, point), skip_if_exists=False)
-        # the queue runs oldest first: a trial queued before them for another point goes back
-        for _ in range(len(_waiting(study)) + len(half_done)):
+        # The queue runs oldest first: a trial queued for another point (or for a half-done run
+        # less far along) goes back; each resumed run may pass over every queued trial once.
+        for _ in range((len(_waiting(study)) + 1) * (len(half_done) + 1)):
             half_done = interrupted()
             if not half_done or capped():
                 break
-            resume_first = _deferring(objective, grid, filler, half_done)
+            wanted = _furthest_along(study, half_done)
+            resume_first = _deferring(objective, grid, filler, wanted)
             filler.optimize(resume_first, n_trials=1, callbacks=callbacks)
     progress = grid_progress(study, points)
     report()
