@@ -161,6 +161,23 @@ def test_a_resumed_run_is_paced_on_the_epochs_it_trained_since(tmp_path: Path) -
     assert run.seconds_left == pytest.approx(2 * 600.0)  # not 2 epochs at (10.5 min / 4)
 
 
+def test_a_run_just_resumed_counts_only_what_its_snapshot_leaves(store) -> None:
+    url, storage = store
+    study = optuna.load_study(study_name="s", storage=storage)
+    _started_before_end(url, 0, minutes=20)  # seed 0 of the same point took 20 minutes
+    running = next(t for t in study.get_trials() if t.number == 1)  # 2 of 6 epochs reported
+    resumed_at = running.datetime_start + dt.timedelta(seconds=30)
+    storage.set_trial_user_attr(running._trial_id, "resumed",
+                                {"epochs": 2, "at": resumed_at.isoformat()})  # fmt: skip
+    now = resumed_at + dt.timedelta(minutes=2)  # no epoch trained since the resume
+    status = study_status(storage, "s", BACKEND, now=now)
+    run = next(r for r in status.runs if r.state == "running")
+    assert (run.resumed_epoch, run.seconds_left) == (2, None)
+    # 4 of its 6 epochs at 20 minutes a run, less the 2 minutes since; the stalled run, seed 3
+    # and the four lr 0.1 points count 20 minutes each
+    assert status.work_left().seconds == pytest.approx(60 * (20 * 4 / 6 - 2 + 6 * 20))
+
+
 def test_the_engine_records_where_a_resumed_run_took_up(tmp_path: Path) -> None:
     from torch_rdrop.bench.engine.runner import run_grid
     from torch_rdrop.bench.engine.spec import REPLAYED

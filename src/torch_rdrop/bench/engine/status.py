@@ -141,7 +141,8 @@ class StudyStatus:
         the same task and method. A run finished in one go counts its wall time; a resumed one,
         whose wall time counts from its last start, its training time over all its attempts. A
         stalled run whose snapshot is there counts only the epochs after its last evaluated one,
-        and so does a missing one (its trial failed since) after the last its attempts reported.
+        and so does a missing one (its trial failed since) after the last its attempts reported,
+        and a running one resumed from its snapshot that has not finished an epoch since.
 
         >>> done = [RunStatus(f"s{i}", "finished", elapsed=60.0 * i, pace=("a", "t")) for i in
         ...         (1, 2, 3)]
@@ -153,6 +154,10 @@ class StudyStatus:
         >>> kept = RunStatus("s4", "stalled", epoch=1, epochs=4, pace=("a",), snapshot=True)
         >>> StudyStatus("x", "grid", 4, (*done, kept), 0, None).work_left()  # 3/4 of 120 s
         WorkLeft(seconds=90.0, unpaced=0)
+        >>> back = RunStatus("s4", "running", elapsed=25.0, epoch=3, epochs=4, pace=("a",),
+        ...                  resumed_epoch=3, resumed_elapsed=10.0)  # 15 s since its resume
+        >>> StudyStatus("x", "grid", 4, (*done, back), 0, None).work_left()  # 1/4 of 120 s - 15
+        WorkLeft(seconds=15.0, unpaced=0)
         """
         paces: dict[str, list[float]] = defaultdict(list)
         for run in self.runs:
@@ -175,6 +180,10 @@ class StudyStatus:
                 seconds += median * max(run.epochs - run.epoch, 0) / run.epochs
                 continue
             spent = run.elapsed if run.state == "running" and run.elapsed is not None else 0.0
+            if run.state == "running" and run.resumed_epoch and run.epochs:
+                # resumed, no epoch trained since: what its snapshot leaves, less the time since
+                spent -= run.resumed_elapsed or 0.0
+                median *= max(run.epochs - run.resumed_epoch, 0) / run.epochs
             seconds += max(median - spent, 0.0)
         return WorkLeft(seconds, unpaced)
 
