@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.metadata
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench import toy_tasks
@@ -12,9 +14,11 @@ from torch_rdrop.bench.engine.spec import TrialSpec
 from torch_rdrop.bench.tasks import (
     METHODS,
     TASKS,
+    ModelFamily,
     get_metric,
     get_task,
     load_plugins,
+    register_task,
     register_task_file_reader,
     resolve_task,
     task_names,
@@ -39,6 +43,29 @@ def test_a_task_registered_after_import_runs_through_the_backend(toy: str) -> No
     assert result.metric == "accuracy" and result.value == pytest.approx(10 / 15)
     with pytest.raises(ValueError, match="does not apply to fit/predict task toy-majority"):
         run_trial(TrialSpec(toy, "rdrop", 5, 0, 0))
+
+
+class _FitsWhenItPredicts:
+    """The majority class, counted (slowly) on each prediction, as the reference models refit."""
+
+    def __init__(self, train: np.ndarray) -> None:
+        self.train = train
+
+    def predict(self, data, indices: np.ndarray) -> Predictions:
+        time.sleep(0.3)
+        return toy_tasks.fit_majority(data, self.train).predict(data, indices)
+
+
+def test_a_model_that_fits_when_it_predicts_counts_that_in_its_training_time(toy: str) -> None:
+    family = ModelFamily("lazy-majority", "majority, fitted on predicting", ("classification",),
+                         fit=lambda data, train: _FitsWhenItPredicts(train))  # fmt: skip
+    task = register_task("toy", family, name="toy-lazy-majority")
+    try:
+        result = run_trial(TrialSpec(task.name, "none", None, 0, 0))
+    finally:
+        TASKS.remove(task.name)
+    assert result.value == pytest.approx(10 / 15)
+    assert 0.3 <= result.seconds < 0.6  # its first prediction; not the second (the test score)
 
 
 def test_dataset_family_pairs_are_tasks_and_bad_pairs_say_why() -> None:
