@@ -176,6 +176,7 @@ def test_a_run_just_resumed_counts_only_what_its_snapshot_leaves(store) -> None:
     # 4 of its 6 epochs at 20 minutes a run, less the 2 minutes since; the stalled run, seed 3
     # and the four lr 0.1 points count 20 minutes each
     assert status.work_left().seconds == pytest.approx(60 * (20 * 4 / 6 - 2 + 6 * 20))
+    assert status.runs_left()[run.label] == pytest.approx(60 * (20 * 4 / 6 - 2))  # its row's
 
 
 def test_the_engine_records_where_a_resumed_run_took_up(tmp_path: Path) -> None:

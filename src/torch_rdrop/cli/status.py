@@ -109,7 +109,7 @@ def _state(run: RunStatus) -> str:
 
 def _runs_table(status: StudyStatus, all_runs: bool) -> Table | str:
     columns = ("run", "state", "epoch", "score", "elapsed", "left", "failures", "worker")
-    rows = []
+    rows, left_of = [], status.runs_left()
     for run in status.runs:
         if run.state == "finished" and not all_runs:
             continue
@@ -120,7 +120,7 @@ def _runs_table(status: StudyStatus, all_runs: bool) -> Table | str:
             "run": run.label, "state": _state(run), "epoch": epoch,
             "worker": "-" if run.trial is None else f"#{run.trial} {run.worker or '?'}",
             "score": "-" if run.value is None else f"{run.value:.4f}",
-            "elapsed": _duration(run.elapsed), "left": _duration(run.seconds_left),
+            "elapsed": _duration(run.elapsed), "left": _duration(left_of.get(run.label)),
             "failures": run.failures,
         })  # fmt: skip
     total = "" if status.total is None else f" of {status.total}"

@@ -159,33 +159,48 @@ class StudyStatus:
         >>> StudyStatus("x", "grid", 4, (*done, back), 0, None).work_left()  # 1/4 of 120 s - 15
         WorkLeft(seconds=15.0, unpaced=0)
         """
+        left = self.runs_left()
+        known = [seconds for seconds in left.values() if seconds is not None]
+        return WorkLeft(sum(known, 0.0), len(left) - len(known))
+
+    def runs_left(self) -> dict[str, float | None]:
+        """Each unfinished run's time left, by label, as :meth:`work_left` counts it (``None``:
+        nothing to go by).
+
+        >>> done = RunStatus("s1", "finished", elapsed=120.0, pace=("a",))
+        >>> fresh = RunStatus("s2", "running", elapsed=30.0, epochs=4, pace=("a",))
+        >>> StudyStatus("x", "grid", 2, (done, fresh), 0, None).runs_left()  # 120 s - 30
+        {'s2': 90.0}
+        """
         paces: dict[str, list[float]] = defaultdict(list)
         for run in self.runs:
             took = run.elapsed if run.resumed_epoch is None else run.trained
             if run.state == "finished" and took is not None:
                 for key in run.pace:
                     paces[key].append(took)
-        seconds, unpaced = 0.0, 0
+        left = {}
         for run in self.runs:
-            if run.state == "finished":
-                continue
-            if run.state == "running" and run.seconds_left is not None:
-                seconds += run.seconds_left
-                continue
-            median = next((statistics.median(paces[k]) for k in run.pace if paces[k]), None)
-            if median is None:
-                unpaced += 1
-                continue
-            if run.state in ("stalled", "missing") and run.snapshot and run.epoch and run.epochs:
-                seconds += median * max(run.epochs - run.epoch, 0) / run.epochs
-                continue
-            spent = run.elapsed if run.state == "running" and run.elapsed is not None else 0.0
-            if run.state == "running" and run.resumed_epoch and run.epochs:
-                # resumed, no epoch trained since: what its snapshot leaves, less the time since
-                spent -= run.resumed_elapsed or 0.0
-                median *= max(run.epochs - run.resumed_epoch, 0) / run.epochs
-            seconds += max(median - spent, 0.0)
-        return WorkLeft(seconds, unpaced)
+            if run.state != "finished":
+                median = next((statistics.median(paces[k]) for k in run.pace if paces[k]), None)
+                left[run.label] = _time_left(run, median)
+        return left
+
+
+def _time_left(run: RunStatus, median: float | None) -> float | None:
+    """An unfinished run's time left: its own estimate when it has one, else ``median``, the
+    time of the finished runs that pace it, less what it did (``None`` with neither)."""
+    if run.state == "running" and run.seconds_left is not None:
+        return run.seconds_left
+    if median is None:
+        return None
+    if run.state in ("stalled", "missing") and run.snapshot and run.epoch and run.epochs:
+        return median * max(run.epochs - run.epoch, 0) / run.epochs
+    spent = run.elapsed if run.state == "running" and run.elapsed is not None else 0.0
+    if run.state == "running" and run.resumed_epoch and run.epochs:
+        # resumed, no epoch trained since: what its snapshot leaves, less the time since
+        spent -= run.resumed_elapsed or 0.0
+        median *= max(run.epochs - run.resumed_epoch, 0) / run.epochs
+    return max(median - spent, 0.0)
 
 
 def _stale_ids(storage: optuna.storages.BaseStorage, study: optuna.Study) -> set[int]:
