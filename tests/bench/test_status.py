@@ -290,6 +290,10 @@ def test_a_resumed_run_paces_the_others_with_its_whole_training_time() -> None:
     missing = RunStatus("b", "missing", pace=("p",))
     status = StudyStatus("s", "grid", 2, (resumed, missing), 0, None)
     assert status.work_left().seconds == 500.0
+    # stopped before its first evaluated epoch, it went on from its snapshot with no epoch to
+    # replay, so nothing marks it resumed but its training time
+    early = RunStatus("a", "finished", elapsed=10.0, trained=500.0, pace=("p",))
+    assert StudyStatus("s", "grid", 2, (early, missing), 0, None).work_left().seconds == 500.0
 
 
 def test_with_the_snapshot_folder_a_stalled_run_resumes_or_starts_over(store, tmp_path) -> None:

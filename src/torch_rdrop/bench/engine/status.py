@@ -138,8 +138,8 @@ class StudyStatus:
     def work_left(self) -> WorkLeft:
         """The time the unfinished runs still need: a running run's own estimate, else the
         median time of this study's finished runs of the same point but for the seed, else of
-        the same task and method. A run finished in one go counts its wall time; a resumed one,
-        whose wall time counts from its last start, its training time over all its attempts. A
+        the same task and method. A finished run counts its wall time, or its training time over
+        all its attempts when longer (a resumed run's wall time counts from its last start). A
         stalled run whose snapshot is there counts only the epochs after its last evaluated one,
         and so does a missing one (its trial failed since) after the last its attempts reported,
         and a running one resumed from its snapshot that has not finished an epoch since.
@@ -174,7 +174,7 @@ class StudyStatus:
         """
         paces: dict[str, list[float]] = defaultdict(list)
         for run in self.runs:
-            took = run.elapsed if run.resumed_epoch is None else run.trained
+            took = _time_taken(run)
             if run.state == "finished" and took is not None:
                 for key in run.pace:
                     paces[key].append(took)
@@ -184,6 +184,20 @@ class StudyStatus:
                 median = next((statistics.median(paces[k]) for k in run.pace if paces[k]), None)
                 left[run.label] = _time_left(run, median)
         return left
+
+
+def _time_taken(run: RunStatus) -> float | None:
+    """A finished run's time: its wall time, or its training time over all its attempts when
+    that is longer (a run resumed from its snapshot, whose wall time counts from its last start,
+    even one that stopped before its first evaluated epoch and so left no ``resumed_epoch``).
+
+    >>> _time_taken(RunStatus("a", "finished", elapsed=60.0, trained=50.0))  # in one go
+    60.0
+    >>> _time_taken(RunStatus("a", "finished", elapsed=60.0, trained=500.0))  # resumed
+    500.0
+    """
+    known = [t for t in (run.elapsed, run.trained) if t is not None]
+    return max(known) if known else None
 
 
 def _time_left(run: RunStatus, median: float | None) -> float | None:
