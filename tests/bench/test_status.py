@@ -195,6 +195,22 @@ def test_the_engine_records_where_a_resumed_run_took_up(tmp_path: Path) -> None:
     assert trial.user_attrs["resumed"]["epochs"] == 1
     took_up = dt.datetime.fromisoformat(trial.user_attrs["resumed"]["at"])
     assert trial.datetime_start <= took_up <= trial.datetime_complete
+    last_epoch = dt.datetime.fromisoformat(trial.user_attrs["epoch_at"])  # epoch 1's report
+    assert took_up <= last_epoch <= trial.datetime_complete
+
+
+def test_the_time_left_runs_on_from_the_last_epoch_not_from_now(store) -> None:
+    _, storage = store
+    study = optuna.load_study(study_name="s", storage=storage)
+    running = next(t for t in study.get_trials() if t.number == 1)  # 2 of 6 epochs reported
+    start = running.datetime_start
+    storage.set_trial_user_attr(running._trial_id, "epoch_at",
+                                (start + dt.timedelta(minutes=10)).isoformat())  # fmt: skip
+    left = []
+    for minutes in (10, 14):  # at its second epoch's report, then 4 minutes into the third
+        status = study_status(storage, "s", BACKEND, now=start + dt.timedelta(minutes=minutes))
+        left.append(next(r for r in status.runs if r.state == "running").seconds_left)
+    assert left == pytest.approx([60 * 20, 60 * 16])  # 5 minutes an epoch, 4 epochs left
 
 
 def test_pairs_the_backend_skips_are_not_missing(tmp_path: Path) -> None:

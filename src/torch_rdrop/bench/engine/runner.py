@@ -302,9 +302,10 @@ def _objective(
 
         def on_epoch(epoch: int, value: float, values: Mapping[str, float]) -> None:
             trial.report(float(value), epoch)
+            now = dt.datetime.now().isoformat()
+            trial.set_user_attr("epoch_at", now)  # status paces the run up to its last epoch
             if REPLAYED in values:  # trained before a stop: status paces the run after it
-                resumed = {"epochs": epoch + 1, "at": dt.datetime.now().isoformat()}
-                trial.set_user_attr("resumed", resumed)
+                trial.set_user_attr("resumed", {"epochs": epoch + 1, "at": now})
 
         if started is not None:
             started.append(point)

@@ -68,16 +68,21 @@ class RunStatus:
     pace: tuple[str, ...] = ()  # keys of the runs that pace it, the closest first
     trained: float | None = None  # a finished run's training seconds, over all its attempts
     snapshot: bool | None = None  # an unfinished run's snapshot is there (None: not looked for)
+    epoch_elapsed: float | None = None  # seconds into the trial when it reported its last epoch
 
     @property
     def seconds_left(self) -> float | None:
         """Time left for a running run, from its pace so far (known only when its number of
         epochs is, from its parameters or its backend, and it has trained one). A run resumed
         from a snapshot is paced on the epochs it trained since (the first of them may have
-        been part-done, so the estimate can run a little short).
+        been part-done, so the estimate can run a little short). When the time of its last
+        epoch is known, the pace runs up to it and the time since counts as done.
 
         >>> RunStatus("a", "running", elapsed=600.0, epoch=2, epochs=6).seconds_left
         1200.0
+        >>> RunStatus("a", "running", elapsed=600.0, epoch=2, epochs=6, epoch_elapsed=400.0
+        ...           ).seconds_left  # 200 s an epoch, 200 s into the third
+        600.0
         >>> RunStatus("a", "running", elapsed=600.0, epoch=2).seconds_left is None
         True
         >>> resumed = dict(resumed_epoch=3, resumed_elapsed=20.0)
@@ -91,12 +96,13 @@ class RunStatus:
             return None
         if self.epochs is None:
             return None
-        done, spent = self.epoch, self.elapsed
+        paced = self.elapsed if self.epoch_elapsed is None else self.epoch_elapsed
+        done, spent = self.epoch, paced
         if self.resumed_epoch is not None and self.resumed_elapsed is not None:
             done, spent = done - self.resumed_epoch, spent - self.resumed_elapsed
         if done <= 0:
             return None
-        return spent / done * max(self.epochs - self.epoch, 0)
+        return max(spent / done * max(self.epochs - self.epoch, 0) - (self.elapsed - paced), 0.0)
 
 
 @dataclass(frozen=True)
@@ -261,6 +267,10 @@ def _trial_run(
         at = dt.datetime.fromisoformat(resumed["at"])
         extra.update(resumed_epoch=resumed["epochs"],
                      resumed_elapsed=(at - trial.datetime_start).total_seconds())  # fmt: skip
+    epoch_at = trial.user_attrs.get("epoch_at")
+    if epoch_at is not None and trial.datetime_start is not None and state == "running":
+        at = dt.datetime.fromisoformat(epoch_at)
+        extra["epoch_elapsed"] = (at - trial.datetime_start).total_seconds()
     return RunStatus(
         label,
         state,
