@@ -283,6 +283,9 @@ def test_the_command_lists_studies_and_the_runs_left(store) -> None:
     assert "s: 1 of 8 finished, 1 running, 1 stalled, 5 missing; runs left:" in left.output
     assert "seed=0 lr=0.01" not in left.output and "seed=1 lr=0.01" in left.output
     assert "2/6" in left.output and "0.4500" in left.output
+    # each unfinished run's row shows its share of the runs left, a missing run's too
+    missing = [x.split("│") for x in left.output.splitlines() if "│ missing" in x]
+    assert len(missing) == 5 and all(row[6].strip() not in ("-", "") for row in missing), missing
     every = runner.invoke(app, ["status", "--storage", db, "--study", "s", "--all"])
     assert "seed=0 lr=0.01" in every.output and "0.7500" in every.output
 
