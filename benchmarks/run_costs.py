@@ -6,8 +6,10 @@ shared the 2 cores, so a run's wall time includes that sharing) and writes
 These are the figures the budget of the evidence is planned from.
 
 A run whose worker stopped (the end of a sitting, a kill) is finished by a later attempt, which
-resumes it from its last snapshot. Its wall time is the sum over its attempts: a stopped attempt
-counts from its start to its worker's last heartbeat.
+resumes it from its last snapshot. Its wall time is the sum over its attempts (the trials of its
+grid point): a stopped attempt counts from its start to its worker's last heartbeat. An attempt
+that started over, its snapshot lost with a machine, discards the work before it, and so the
+attempts before it do not count.
 
     python benchmarks/run_costs.py [--storage docs/results/evidence.db] [--study a,b]
 """
@@ -21,7 +23,7 @@ import sqlite3
 import statistics
 import warnings
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,8 +39,9 @@ class RunCost:
     study: str
     task: str
     method: str
-    seconds: tuple[float, ...]  # per run, summed over its attempts
-    resumed: int  # runs that took more than one attempt
+    seconds: tuple[float, ...]  # per run, summed over its attempts since it last started over
+    resumed: int  # runs whose counted attempts are more than one
+    started_over: int  # runs with an attempt that started over (their snapshot lost)
 
     @property
     def median(self) -> float:
@@ -73,30 +76,66 @@ def attempt_seconds(trial: optuna.trial.FrozenTrial, heartbeat: dt.datetime | No
     return 0.0 if end is None else max(0.0, (end - trial.datetime_start).total_seconds())
 
 
+def attempts_of(
+    trial: optuna.trial.FrozenTrial,
+    trials: list[optuna.trial.FrozenTrial],
+    wall: Callable[[optuna.trial.FrozenTrial], float],
+) -> tuple[list[optuna.trial.FrozenTrial], bool]:
+    """The attempts a finished ``trial`` took, oldest first, and whether one started over.
+
+    Its attempts are the failed trials of its grid point since the point last finished (the
+    trials its retries recorded, and those of a run resumed in a new trial), then itself. An
+    attempt started over, its snapshot lost, when an earlier one had reported epochs and it
+    replayed none (user attribute ``resumed``), and its run's training time fits in the wall
+    time (``wall``) of the attempts from it on: the attempts before it are dropped. (Runs from
+    before that attribute existed carry no mark of a resume; their training time tells.)
+    """
+    with warnings.catch_warnings():  # retry_history is marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retried = set(optuna.storages.RetryFailedTrialCallback.retry_history(trial))
+    key = trial.user_attrs.get("key")
+    done, failed = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL
+    mine = {t.number: t.state for t in trials if t.number < trial.number
+            and key is not None and t.user_attrs.get("key") == key}  # fmt: skip
+    after = max((n for n, state in mine.items() if state == done), default=-1)  # done twice
+    attempts = [
+        t for t in trials
+        if t.state == failed and (t.number in retried or (t.number in mine and t.number > after))
+    ] + [trial]  # fmt: skip
+    trained = (trial.user_attrs.get("result") or {}).get("seconds", 0.0)
+    starts = [
+        i for i, attempt in enumerate(attempts)
+        if "resumed" not in attempt.user_attrs
+        and any(earlier.intermediate_values for earlier in attempts[:i])
+        and trained <= sum(wall(later) for later in attempts[i:])
+    ]  # fmt: skip
+    return (attempts[starts[-1] :], True) if starts else (attempts, False)
+
+
 def study_costs(
     study: optuna.Study, heartbeats: Mapping[tuple[str, int], dt.datetime]
 ) -> list[RunCost]:
     """The cost rows of one study: its finished runs grouped by (task, method)."""
-    trials = study.get_trials(deepcopy=False)
-    by_number = {t.number: t for t in trials}
+    trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+
+    def wall(attempt: optuna.trial.FrozenTrial) -> float:
+        return attempt_seconds(attempt, heartbeats.get((study.study_name, attempt.number)))
+
     seconds: dict[tuple[str, str], list[float]] = defaultdict(list)
     resumed: dict[tuple[str, str], int] = defaultdict(int)
+    started_over: dict[tuple[str, str], int] = defaultdict(int)
     for trial in trials:
         point = trial.user_attrs.get("point")
         if trial.state != optuna.trial.TrialState.COMPLETE or not point:
             continue
-        with warnings.catch_warnings():  # retry_history is marked experimental
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            earlier = optuna.storages.RetryFailedTrialCallback.retry_history(trial)
-        attempts = [by_number[n] for n in earlier if n in by_number] + [trial]
+        attempts, over = attempts_of(trial, trials, wall)
         key = (point["task"], point["method"])
-        seconds[key].append(
-            sum(attempt_seconds(a, heartbeats.get((study.study_name, a.number))) for a in attempts)
-        )
+        seconds[key].append(sum(wall(a) for a in attempts))
         resumed[key] += len(attempts) > 1
+        started_over[key] += over
     return [
-        RunCost(study.study_name, task, method, tuple(values), resumed[(task, method)])
-        for (task, method), values in sorted(seconds.items())
+        RunCost(study.study_name, *key, tuple(values), resumed[key], started_over[key])
+        for key, values in sorted(seconds.items())
     ]
 
 
@@ -119,14 +158,15 @@ def render(rows: list[RunCost], studies: list[str]) -> str:
         "finished run (trial start to end, evaluation included), two workers sharing 2 cores, "
         "one thread each. A run finished by more than one attempt (*resumed*, from its snapshot, "
         "after its worker stopped) counts the wall time of all its attempts, each to its last "
-        "heartbeat.",
+        "heartbeat; a run that *started over* (its snapshot lost with a machine) counts them from "
+        "that attempt on, as the work before it was lost.",
         "",
-        "| study | task | method | runs | resumed | median s per run | total s |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| study | task | method | runs | resumed | started over | median s per run | total s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     lines += [
-        f"| {r.study} | {r.task} | {r.method} | {len(r.seconds)} | {r.resumed} | {r.median:.0f} "
-        f"| {r.total:.0f} |"
+        f"| {r.study} | {r.task} | {r.method} | {len(r.seconds)} | {r.resumed} "
+        f"| {r.started_over} | {r.median:.0f} | {r.total:.0f} |"
         for r in rows
     ]
     return "\n".join(lines) + "\n"
