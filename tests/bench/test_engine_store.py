@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,6 +33,23 @@ def test_a_path_becomes_an_absolute_sqlite_url(tmp_path: Path) -> None:
     storage = open_storage(url, StoreOptions(heartbeat_interval=1, grace_period=2))
     assert storage.get_all_studies() == []
     assert (tmp_path / "runs.db").read_bytes().startswith(b"SQLite format 3")
+
+
+def test_checking_a_store_keeps_the_locks_of_the_processs_connections(tmp_path: Path) -> None:
+    """Closing any handle of a file drops every POSIX lock the process holds on it, those of its
+    SQLite connections too; a worker that opened the store again (a test polling it, say) then
+    let another process write under its readers, who read a torn file ("malformed")."""
+    from torch_rdrop.bench.engine.store import _check_sqlite_file
+
+    path = tmp_path / "runs.db"
+    grab = "import sqlite3, sys; sqlite3.connect(sys.argv[1], timeout=0).execute('begin exclusive')"
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as reader:
+        reader.execute("create table t (x)")
+        reader.execute("begin")
+        reader.execute("select * from t").fetchall()  # a read lock, held to the end
+        _check_sqlite_file(storage_url(str(path)))
+        writer = subprocess.run([sys.executable, "-c", grab, str(path)], capture_output=True)
+    assert writer.returncode != 0 and "database is locked" in writer.stderr.decode()
 
 
 def test_corrupt_file(tmp_path: Path) -> None:

@@ -42,8 +42,6 @@ __all__ = [
     "store_errors",
 ]
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-
 
 class StoreError(RuntimeError):
     """The run store cannot be used; the message names the storage and the remedy."""
@@ -120,14 +118,35 @@ def _check_sqlite_file(url: str) -> None:
         )
     if path.is_dir():
         raise StoreError(f"storage {display_url(url)}: {str(path)!r} is a folder, not a file")
-    if path.exists() and path.stat().st_size > 0:
-        with path.open("rb") as handle:
-            head = handle.read(len(_SQLITE_MAGIC))
-        if head != _SQLITE_MAGIC:
-            raise StoreError(
-                f"storage {display_url(url)}: {str(path)!r} is not an SQLite database (corrupt or "
-                "another kind of file); move it away or choose another --storage"
-            )
+    if path.exists() and path.stat().st_size > 0 and not _holds_sqlite(path):
+        raise StoreError(
+            f"storage {display_url(url)}: {str(path)!r} is not an SQLite database (corrupt or "
+            "another kind of file); move it away or choose another --storage"
+        )
+
+
+def _holds_sqlite(path: Path) -> bool:
+    """Whether the file at ``path`` is an SQLite database, asked of SQLite itself.
+
+    Not read with ``open()``: closing any handle of a file drops every POSIX lock the process
+    holds on it, those of its open SQLite connections too, and another worker may then write
+    under a reader that thinks itself locked ("database disk image is malformed"). SQLite keeps
+    a closed connection's handle open while other connections of the process hold locks.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "notes.txt").write_text("not a database, though long enough to look at")
+    >>> _holds_sqlite(folder / "notes.txt")
+    False
+    """
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            db.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.DatabaseError as exc:  # locked or busy: a database, for the open to handle
+        return "not a database" not in str(exc)
+    return True
 
 
 def _explain(url: str, exc: BaseException) -> StoreError:
